@@ -1,0 +1,58 @@
+"""Transform step: ``dbt build`` on the configured target, in-process through dbt's Python API."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from dbt.cli.main import dbtRunner
+
+from ingestion.settings import DBT_PROJECT_DIR, Settings
+
+
+class TransformError(RuntimeError):
+    """dbt could not run, or some models or tests failed."""
+
+
+@dataclass(frozen=True)
+class TransformResult:
+    success: bool
+    counts: dict[str, int]  # dbt node status -> how many nodes ended with it
+
+
+def dbt_environment(settings: Settings) -> dict[str, str]:
+    """Environment the dbt profile reads (profiles.yml uses env_var)."""
+    return {
+        "EQUITY_DUCKDB_PATH": str(settings.duckdb_path),
+        "DO_NOT_TRACK": "1",
+    }
+
+
+def dbt_args(settings: Settings, command: str, extra: tuple[str, ...] = ()) -> list[str]:
+    artifacts = settings.data_dir.resolve() / "dbt"
+    return [
+        command,
+        "--project-dir", str(DBT_PROJECT_DIR),
+        "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target", settings.target,
+        "--target-path", str(artifacts / "target"),
+        "--log-path", str(artifacts / "logs"),
+        "--vars", json.dumps({"pipeline_run_id": settings.run_id}),
+        *extra,
+    ]  # fmt: skip
+
+
+def run_dbt(
+    settings: Settings, command: str = "build", extra: tuple[str, ...] = ()
+) -> TransformResult:
+    # dbt's profile reads these through env_var(); they must be in this process's environment.
+    os.environ.update(dbt_environment(settings))
+    result = dbtRunner().invoke(dbt_args(settings, command, extra))
+    if result.exception is not None:
+        raise TransformError(f"dbt {command} could not run: {result.exception}")
+    counts: dict[str, int] = {}
+    for node_result in getattr(result.result, "results", None) or []:
+        status = str(node_result.status)
+        counts[status] = counts.get(status, 0) + 1
+    return TransformResult(success=bool(result.success), counts=counts)
