@@ -36,7 +36,7 @@ def test_backfill_lands_every_bar_in_bronze_and_raw_with_a_reconciled_load(sampl
     server, settings = sample_api
     summary = pipeline.run_ingest(settings, start=BACKFILL[0], end=BACKFILL[1])
     expected = expected_price_rows(server, summary.tickers, *BACKFILL)
-    assert summary.price_rows == expected > 1000
+    assert summary.price_rows == expected > 500
     assert "SPY" in summary.tickers
 
     load = pipeline.run_load(settings)
@@ -144,7 +144,7 @@ def test_an_unknown_ticker_is_recorded_as_rejected_and_the_run_goes_on(sample_ap
     settings = replace(settings, extra_tickers=("ZZZZ",))
     summary = pipeline.run_ingest(settings, start=BACKFILL[0], end=BACKFILL[1])
     assert summary.not_found == ["ZZZZ"]
-    assert summary.price_rows > 1000
+    assert summary.price_rows > 500
     pipeline.run_load(settings)
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
         errors = con.execute(
