@@ -1,0 +1,169 @@
+{#- One row per (portfolio, established holding, NYSE session) from the holding's inception
+    session t0 to the latest session with any valid price, valued with the effective share
+    count (docs: position_valuation). -#}
+with
+
+holdings as (
+
+    select * from {{ ref('int_holdings_established') }}
+    where is_established
+
+),
+
+security_returns as (
+
+    select * from {{ ref('int_security_returns') }}
+
+),
+
+sessions as (
+
+    select date_day from {{ ref('nyse_calendar') }}
+    where is_trading_day
+
+),
+
+last_priced_session as (
+
+    select max(date_day) as date_day from security_returns
+
+),
+
+position_sessions as (
+
+    select
+        holdings.portfolio_id,
+        holdings.ticker,
+        holdings.inception_date,
+        holdings.shares as inception_shares,
+        sessions.date_day
+    from holdings
+    inner join sessions
+        on sessions.date_day >= holdings.inception_date
+    inner join last_priced_session
+        on sessions.date_day <= last_priced_session.date_day
+
+),
+
+priced as (
+
+    select
+        position_sessions.*,
+        security_returns.close,
+        security_returns.daily_return,
+        security_returns.event_factor,
+        security_returns.close is null as is_price_stale,
+        -- Numbers the runs of sessions that share the same last valid price.
+        count(security_returns.close) over (
+            partition by position_sessions.portfolio_id, position_sessions.ticker
+            order by position_sessions.date_day
+            rows between unbounded preceding and current row
+        ) as price_run
+    from position_sessions
+    left join security_returns
+        on position_sessions.ticker = security_returns.ticker
+        and position_sessions.date_day = security_returns.date_day
+
+),
+
+carried as (
+
+    select
+        portfolio_id,
+        ticker,
+        date_day,
+        inception_date,
+        inception_shares,
+        is_price_stale,
+        max(close) over (partition by portfolio_id, ticker, price_run) as close_price,
+        max(case when close is not null then date_day end) over (
+            partition by portfolio_id, ticker, price_run
+        ) as price_date_day,
+        -- The holding is bought at t0's close, so t0's own dividend or split does not apply.
+        case
+            when date_day = inception_date or is_price_stale then cast(1 as double precision)
+            else event_factor
+        end as applied_event_factor,
+        case
+            when date_day = inception_date then null
+            when is_price_stale then cast(0 as double precision)
+            else daily_return
+        end as security_daily_return
+    from priced
+
+),
+
+valued as (
+
+    select
+        *,
+        inception_shares * exp(
+            sum(ln(applied_event_factor)) over (
+                partition by portfolio_id, ticker
+                order by date_day
+                rows between unbounded preceding and current row
+            )
+        ) as shares
+    from carried
+
+),
+
+with_market_value as (
+
+    select
+        *,
+        shares * close_price as market_value
+    from valued
+
+),
+
+with_portfolio_value as (
+
+    select
+        *,
+        -- Summed in ticker order: a fixed order gives bit-identical values on every run.
+        sum(market_value) over (
+            partition by portfolio_id, date_day
+            order by ticker
+            rows between unbounded preceding and unbounded following
+        ) as portfolio_value,
+        lag(market_value) over (
+            partition by portfolio_id, ticker order by date_day
+        ) as previous_market_value
+    from with_market_value
+
+),
+
+with_previous_portfolio_value as (
+
+    select
+        *,
+        -- Every holding of a portfolio has a row on every session, so the previous row of this
+        -- holding is the portfolio's previous session.
+        lag(portfolio_value) over (
+            partition by portfolio_id, ticker order by date_day
+        ) as previous_portfolio_value
+    from with_portfolio_value
+
+)
+
+select
+    portfolio_id,
+    ticker,
+    date_day,
+    inception_date,
+    shares,
+    close_price,
+    price_date_day,
+    is_price_stale,
+    applied_event_factor,
+    market_value,
+    previous_market_value,
+    portfolio_value,
+    previous_portfolio_value,
+    market_value / portfolio_value as weight,
+    security_daily_return,
+    previous_market_value * security_daily_return / previous_portfolio_value
+        as contribution_to_return,
+    {{ observability_columns() }}
+from with_previous_portfolio_value

@@ -1,0 +1,120 @@
+{#- Each security's contribution to its portfolio's return over calendar months, quarters,
+    years and since inception; the contributions of a period add up to the portfolio's return
+    over that period (docs: contribution_to_return_periods). -#}
+{%- set calendar_periods = ['month', 'quarter', 'year'] -%}
+
+with
+
+contributions as (
+
+    select * from {{ ref('portfolio_contribution_by_security') }}
+
+),
+
+performance as (
+
+    select
+        portfolio_id,
+        date_day,
+        portfolio_value,
+        lag(portfolio_value) over (
+            partition by portfolio_id order by date_day
+        ) as previous_portfolio_value
+    from {{ ref('fact_portfolio_performance_daily') }}
+
+),
+
+portfolios as (
+
+    select portfolio_id, inception_date from {{ ref('dim_portfolio') }}
+
+),
+
+contributions_by_period as (
+
+    {% for period in calendar_periods %}
+    select
+        '{{ period }}' as period_type,
+        cast({{ dbt.date_trunc(period, 'date_day') }} as date) as period_start,
+        portfolio_id,
+        ticker,
+        sector,
+        date_day,
+        profit
+    from contributions
+    union all
+    {% endfor %}
+    select
+        'since_inception' as period_type,
+        portfolios.inception_date as period_start,
+        contributions.portfolio_id,
+        contributions.ticker,
+        contributions.sector,
+        contributions.date_day,
+        contributions.profit
+    from contributions
+    inner join portfolios
+        on contributions.portfolio_id = portfolios.portfolio_id
+
+),
+
+period_sessions as (
+
+    select
+        portfolio_id,
+        period_type,
+        period_start,
+        min(date_day) as first_session,
+        max(date_day) as last_session
+    from contributions_by_period
+    group by portfolio_id, period_type, period_start
+
+),
+
+period_values as (
+
+    select
+        period_sessions.*,
+        -- A period's return is measured from the value at the close before its first session,
+        -- or from the inception value when the portfolio starts inside the period.
+        coalesce(first_day.previous_portfolio_value, first_day.portfolio_value) as start_value,
+        last_day.portfolio_value as end_value
+    from period_sessions
+    inner join performance as first_day
+        on period_sessions.portfolio_id = first_day.portfolio_id
+        and period_sessions.first_session = first_day.date_day
+    inner join performance as last_day
+        on period_sessions.portfolio_id = last_day.portfolio_id
+        and period_sessions.last_session = last_day.date_day
+
+),
+
+security_profit as (
+
+    select
+        portfolio_id,
+        period_type,
+        period_start,
+        ticker,
+        min(sector) as sector,
+        sum(profit) as profit
+    from contributions_by_period
+    group by portfolio_id, period_type, period_start, ticker
+
+)
+
+select
+    security_profit.portfolio_id,
+    security_profit.ticker,
+    security_profit.sector,
+    security_profit.period_type,
+    security_profit.period_start,
+    period_values.last_session as period_end,
+    security_profit.profit,
+    security_profit.profit / period_values.start_value as contribution_to_return,
+    period_values.end_value / period_values.start_value - 1 as portfolio_period_return
+from security_profit
+inner join period_values
+    on security_profit.portfolio_id = period_values.portfolio_id
+    and security_profit.period_type = period_values.period_type
+    and security_profit.period_start = period_values.period_start

@@ -1,0 +1,8 @@
+-- Contract definition 11: a portfolio's weights sum to 1 on every session.
+select
+    portfolio_id,
+    date_day,
+    sum(weight) as total_weight
+from {{ ref('fact_portfolio_position_daily') }}
+group by portfolio_id, date_day
+having abs(sum(weight) - 1) > 1e-9
