@@ -20,6 +20,7 @@ from ingestion import pipeline
 from ingestion.holdings import HoldingsFileError
 from ingestion.ingest import IngestSummary
 from ingestion.load import LoadSummary
+from ingestion.loaders.redshift_loader import RedshiftLoadError
 from ingestion.object_store import ObjectStoreError
 from ingestion.settings import ConfigError, Settings
 from ingestion.tiingo_client import RetryEvent, TiingoError
@@ -33,6 +34,7 @@ EXPECTED_ERRORS = (
     ConfigError,
     HoldingsFileError,
     ObjectStoreError,
+    RedshiftLoadError,
     TiingoError,
     TransformError,
 )

@@ -66,11 +66,11 @@ def load_new_objects(store: ObjectStore, loader: RawLoader, run_id: str) -> Load
         loaded_at = datetime.now(UTC).replace(tzinfo=None)
         try:
             batch = rows_from_object(key, body, meta, loaded_at)
+            inserted, unchanged = loader.load_object(batch, run_id, loaded_at)
         except BadBronzeObject as error:
             summary.failed[key] = str(error)
             log.warning("not loaded: %s", error)
             continue
-        inserted, unchanged = loader.load_object(batch, run_id, loaded_at)
         summary.objects_loaded += 1
         summary.bronze_rows += batch.row_count
         summary.rows_inserted += inserted

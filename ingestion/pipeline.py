@@ -14,8 +14,10 @@ import duckdb
 from ingestion.ingest import IngestSummary, ingest
 from ingestion.load import LoadSummary, RawLoader, load_new_objects
 from ingestion.loaders.duckdb_loader import DuckDBLoader
+from ingestion.loaders.redshift_loader import RedshiftLoader
 from ingestion.object_store import ObjectStore, open_object_store
-from ingestion.settings import ConfigError, Settings
+from ingestion.redshift_settings import RedshiftSettings
+from ingestion.settings import Settings
 from ingestion.tiingo_client import RetryEvent, TiingoClient
 from ingestion.transform import TransformResult, run_dbt
 
@@ -40,12 +42,12 @@ def open_store(settings: Settings) -> ObjectStore:
 
 @contextmanager
 def open_loader(settings: Settings) -> Iterator[RawLoader]:
-    if settings.target != "duckdb":
-        raise ConfigError(
-            "loading into Redshift is not available yet; use --target duckdb "
-            "(dbt models already compile for the redshift target)"
-        )
-    with DuckDBLoader(settings.duckdb_path) as loader:
+    if settings.target == "redshift":
+        redshift = RedshiftSettings.from_env(bronze_uri=settings.bronze_location)
+        loader = RedshiftLoader.from_settings(redshift, s3_endpoint_url=settings.s3_endpoint_url)
+    else:
+        loader = DuckDBLoader(settings.duckdb_path)
+    with loader:
         yield loader
 
 

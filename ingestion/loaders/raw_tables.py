@@ -33,6 +33,12 @@ class RawTable:
         return [name for name, _ in self.columns]
 
     @property
+    def quoted_names(self) -> list[str]:
+        # Quoted because raw keeps the vendor's names and some are reserved words in Redshift
+        # ("open") or type names ("date").
+        return [f'"{name}"' for name in self.column_names]
+
+    @property
     def qualified(self) -> str:
         return f"{RAW_SCHEMA}.{self.name}"
 
@@ -63,7 +69,7 @@ DAILY_PRICES = RawTable(
     columns=(("ticker", "varchar(32)"), ("date", "varchar(64)"))
     + tuple((f, "double precision") for f in _PRICE_FIELDS)
     + _LINEAGE,
-    version_key=("{a}ticker", "substr({a}date, 1, 10)"),
+    version_key=("{a}ticker", 'substr({a}"date", 1, 10)'),
     compared=_PRICE_FIELDS,
 )
 TICKER_METADATA = RawTable(
@@ -156,7 +162,7 @@ class ObjectRows:
 
 
 def create_table_sql(table: RawTable) -> str:
-    columns = ",\n  ".join(f"{name} {sql_type}" for name, sql_type in table.columns)
+    columns = ",\n  ".join(f'"{name}" {sql_type}' for name, sql_type in table.columns)
     return f"create table if not exists {table.qualified} (\n  {columns}\n)"
 
 
@@ -165,15 +171,15 @@ def new_versions_sql(table: RawTable, incoming: str) -> str:
 
     Written without ``IS DISTINCT FROM`` so it runs on DuckDB and Redshift alike.
     """
-    columns = ", ".join(table.column_names)
+    columns = ", ".join(table.quoted_names)
     if not table.version_key:
         return f"insert into {table.qualified} ({columns}) select {columns} from {incoming}"
     key_match = " and ".join(f"{k.format(a='l.')} = {k.format(a='i.')}" for k in table.version_key)
     same_values = " and ".join(
-        f"(l.{c} = i.{c} or (l.{c} is null and i.{c} is null))" for c in table.compared
+        f'(l."{c}" = i."{c}" or (l."{c}" is null and i."{c}" is null))' for c in table.compared
     )
     partition = ", ".join(k.format(a="") for k in table.version_key)
-    select_i = ", ".join(f"i.{c}" for c in table.column_names)
+    select_i = ", ".join(f"i.{c}" for c in table.quoted_names)
     return f"""
 insert into {table.qualified} ({columns})
 select {select_i}
