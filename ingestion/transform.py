@@ -6,8 +6,6 @@ import json
 import os
 from dataclasses import dataclass
 
-from dbt.cli.main import dbtRunner
-
 from ingestion.settings import DBT_PROJECT_DIR, Settings
 
 
@@ -48,6 +46,9 @@ def run_dbt(
 ) -> TransformResult:
     # dbt's profile reads these through env_var(); they must be in this process's environment.
     os.environ.update(dbt_environment(settings))
+    # Imported here: dbt takes about two seconds to import, which every `--help` would pay.
+    from dbt.cli.main import dbtRunner
+
     result = dbtRunner().invoke(dbt_args(settings, command, extra))
     if result.exception is not None:
         raise TransformError(f"dbt {command} could not run: {result.exception}")
