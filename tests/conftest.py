@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from moto_s3 import running_s3_server
 
 from ingestion import pipeline
 from ingestion.sample_market import SampleMarket, SampleTiingoServer
@@ -30,6 +31,13 @@ def sample_api(tmp_path: Path) -> Iterator[tuple[SampleTiingoServer, Settings]]:
             base_url=server.base_url, api_key=token
         )
         yield server, settings
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """URL of a real S3 API server (moto) on 127.0.0.1."""
+    with running_s3_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

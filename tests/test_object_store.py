@@ -6,15 +6,12 @@ the same boto3 code path production uses; only the endpoint and dummy credential
 
 from __future__ import annotations
 
-import logging
 import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
+from moto_s3 import REGION, make_bucket
 
 from ingestion.object_store import (
     InvalidKeyError,
@@ -28,47 +25,12 @@ from ingestion.object_store import (
     read_bytes_from,
 )
 
-REGION = "us-east-1"
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """URL of a moto S3 server on loopback, with dummy credentials in the environment."""
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        env.setenv("AWS_DEFAULT_REGION", REGION)
-        # Keep any real AWS configuration on the machine out of the tests.
-        env.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        env.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-            env.delenv(name, raising=False)
-        # werkzeug logs every request to stderr; only problems are interesting here.
-        werkzeug_log = logging.getLogger("werkzeug")
-        old_level = werkzeug_log.level
-        werkzeug_log.setLevel(logging.WARNING)
-
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        try:
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
-            werkzeug_log.setLevel(old_level)
-
-
-def make_bucket(endpoint: str) -> str:
-    bucket = f"bronze-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=endpoint, region_name=REGION).create_bucket(Bucket=bucket)
-    return bucket
-
 
 @pytest.fixture(params=["local", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
     if request.param == "local":
         return LocalObjectStore(tmp_path / "lake")
-    endpoint = request.getfixturevalue("s3_endpoint")
+    endpoint = request.getfixturevalue("s3_server")
     # A fresh bucket per test, and a store prefix so keys are relative to it as in production.
     return S3ObjectStore(
         make_bucket(endpoint), "lake/bronze", endpoint_url=endpoint, region_name=REGION
@@ -215,30 +177,30 @@ def test_local_store_creates_its_root_folder(tmp_path: Path) -> None:
     assert (tmp_path / "deep" / "lake").is_dir()
 
 
-def test_s3_uri_includes_bucket_and_prefix(s3_endpoint: str) -> None:
-    bucket = make_bucket(s3_endpoint)
-    store = S3ObjectStore(bucket, "/lake/bronze/", endpoint_url=s3_endpoint, region_name=REGION)
+def test_s3_uri_includes_bucket_and_prefix(s3_server: str) -> None:
+    bucket = make_bucket(s3_server)
+    store = S3ObjectStore(bucket, "/lake/bronze/", endpoint_url=s3_server, region_name=REGION)
     store.put("tiingo/a.json", b"x")
 
     assert store.uri("tiingo/a.json") == f"s3://{bucket}/lake/bronze/tiingo/a.json"
     # The object really lives at that key in the bucket.
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name=REGION)
+    client = boto3.client("s3", endpoint_url=s3_server, region_name=REGION)
     body = client.get_object(Bucket=bucket, Key="lake/bronze/tiingo/a.json")["Body"].read()
     assert body == b"x"
 
 
-def test_s3_put_sends_the_content_type(s3_endpoint: str) -> None:
-    bucket = make_bucket(s3_endpoint)
-    store = S3ObjectStore(bucket, endpoint_url=s3_endpoint, region_name=REGION)
+def test_s3_put_sends_the_content_type(s3_server: str) -> None:
+    bucket = make_bucket(s3_server)
+    store = S3ObjectStore(bucket, endpoint_url=s3_server, region_name=REGION)
     store.put("a.json", b"{}", content_type="application/json")
 
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name=REGION)
+    client = boto3.client("s3", endpoint_url=s3_server, region_name=REGION)
     assert client.head_object(Bucket=bucket, Key="a.json")["ContentType"] == "application/json"
 
 
-def test_s3_list_follows_every_page(s3_endpoint: str) -> None:
-    bucket = make_bucket(s3_endpoint)
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name=REGION)
+def test_s3_list_follows_every_page(s3_server: str) -> None:
+    bucket = make_bucket(s3_server)
+    client = boto3.client("s3", endpoint_url=s3_server, region_name=REGION)
     for i in range(7):
         client.put_object(Bucket=bucket, Key=f"p/k{i}", Body=b"")
     pages_served = []
@@ -255,17 +217,17 @@ def test_s3_list_follows_every_page(s3_endpoint: str) -> None:
     assert len(pages_served) == 4
 
 
-def test_s3_missing_bucket_gives_a_clear_error(s3_endpoint: str) -> None:
-    store = S3ObjectStore("no-such-bucket-here", endpoint_url=s3_endpoint, region_name=REGION)
+def test_s3_missing_bucket_gives_a_clear_error(s3_server: str) -> None:
+    store = S3ObjectStore("no-such-bucket-here", endpoint_url=s3_server, region_name=REGION)
 
     with pytest.raises(ObjectStoreError, match="NoSuchBucket"):
         store.list()
 
 
-def test_open_object_store_picks_the_implementation(tmp_path: Path, s3_endpoint: str) -> None:
+def test_open_object_store_picks_the_implementation(tmp_path: Path, s3_server: str) -> None:
     local = open_object_store(str(tmp_path / "lake"))
     remote = open_object_store(
-        "s3://my-bucket/lake/bronze", s3_endpoint_url=s3_endpoint, s3_region=REGION
+        "s3://my-bucket/lake/bronze", s3_endpoint_url=s3_server, s3_region=REGION
     )
 
     assert isinstance(local, LocalObjectStore)
@@ -291,20 +253,20 @@ def test_read_bytes_from_a_missing_local_path_names_the_file(tmp_path: Path) -> 
         read_bytes_from(str(tmp_path / "missing.csv"))
 
 
-def test_read_bytes_from_an_s3_uri(s3_endpoint: str) -> None:
-    bucket = make_bucket(s3_endpoint)
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name=REGION)
+def test_read_bytes_from_an_s3_uri(s3_server: str) -> None:
+    bucket = make_bucket(s3_server)
+    client = boto3.client("s3", endpoint_url=s3_server, region_name=REGION)
     client.put_object(Bucket=bucket, Key="inbox/holdings.csv", Body=b"a,b\n1,2\n")
 
     data = read_bytes_from(
-        f"s3://{bucket}/inbox/holdings.csv", s3_endpoint_url=s3_endpoint, s3_region=REGION
+        f"s3://{bucket}/inbox/holdings.csv", s3_endpoint_url=s3_server, s3_region=REGION
     )
 
     assert data == b"a,b\n1,2\n"
     with pytest.raises(ObjectNotFoundError, match=f"s3://{bucket}/inbox/nope.csv"):
-        read_bytes_from(f"s3://{bucket}/inbox/nope.csv", s3_endpoint_url=s3_endpoint)
+        read_bytes_from(f"s3://{bucket}/inbox/nope.csv", s3_endpoint_url=s3_server)
     with pytest.raises(ObjectStoreError, match="names a bucket, not a file"):
-        read_bytes_from(f"s3://{bucket}/", s3_endpoint_url=s3_endpoint)
+        read_bytes_from(f"s3://{bucket}/", s3_endpoint_url=s3_server)
 
 
 def files_under(folder: Path) -> list[str]:

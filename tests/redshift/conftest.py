@@ -3,53 +3,18 @@
 from __future__ import annotations
 
 import json
-import logging
-import uuid
-from collections.abc import Iterator
 from datetime import date, datetime
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
+from moto_s3 import REGION, make_bucket
 
 from ingestion import bronze
 from ingestion.loaders.raw_tables import ObjectRows, rows_from_object
 from ingestion.object_store import ObjectStore
 from redshift.fake_redshift import FakeRedshift
 
-REGION = "us-east-1"
 COPY_ROLE = "arn:aws:iam::123456789012:role/equity-redshift-copy"
 LOADED_AT = datetime(2024, 12, 31, 23, 0)
-
-
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[str]:
-    """URL of moto's S3 server on 127.0.0.1, with dummy credentials in the environment."""
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        env.setenv("AWS_DEFAULT_REGION", REGION)
-        env.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        env.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-            env.delenv(name, raising=False)
-        werkzeug_log = logging.getLogger("werkzeug")
-        old_level = werkzeug_log.level
-        werkzeug_log.setLevel(logging.WARNING)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        try:
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
-            werkzeug_log.setLevel(old_level)
-
-
-def make_bucket(endpoint: str) -> str:
-    name = f"equity-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=endpoint, region_name=REGION).create_bucket(Bucket=name)
-    return name
 
 
 @pytest.fixture
