@@ -97,6 +97,7 @@ def main(ctx: click.Context, verbose: int, extra_tickers: str | None, **options:
       equity-analytics ingest                  # incremental, from each ticker's watermark
       equity-analytics load                    # bronze -> raw, only objects not loaded yet
       equity-analytics transform --select marts   # dbt build with selection arguments
+      equity-analytics reprocess --from 2024-03-01   # recompute gold from a session, from bronze
     """
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -189,6 +190,48 @@ def run_command(
     if result is not None and not result.success:
         raise PartialFailure("dbt build reported failures; see the output above")
     _fail_if_partial(ingest_summary, load_summary)
+
+
+@main.command("reprocess")
+@click.option(
+    "--from",
+    "start",
+    type=DATE,
+    required=True,
+    help="First session to reprocess (YYYY-MM-DD); every gold row from it on is recomputed.",
+)
+@click.option(
+    "--to",
+    "end",
+    type=DATE,
+    help="Last session to restore or re-fetch (YYYY-MM-DD). Default: the latest session.",
+)
+@click.option(
+    "--refetch",
+    is_flag=True,
+    help="Fetch the range from the vendor again first (needs TIINGO_API_KEY); without it no API call is made.",
+)
+@click.pass_obj
+def reprocess_command(settings: Settings, start: object, end: object, refetch: bool) -> None:
+    """Reload sessions from bronze and recompute every gold row from the first of them.
+
+    Raw rows of the range that bronze holds but raw lacks are restored, then dbt recomputes
+    every security and portfolio from --from (later sessions depend on it through cumulative
+    returns, drawdowns and rolling windows).
+    """
+    with _errors_as_messages():
+        first: date = _as_date(start)  # type: ignore[assignment]
+        summary = pipeline.run_reprocess(settings, first, _as_date(end), refetch=refetch)
+    if summary.ingest is not None:
+        _print_ingest(summary.ingest)
+    _print_load(summary.load)
+    console.print(
+        f"[bold]Reprocess[/]: {summary.bronze_objects_read} bronze price objects read, "
+        f"{summary.raw_rows_restored:,} raw rows restored; gold recomputed from {summary.start}"
+    )
+    _print_transform(summary.transform)
+    if not summary.transform.success:
+        raise PartialFailure("dbt build reported failures; see the output above")
 
 
 @main.command("serve-sample")

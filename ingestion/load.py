@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Protocol
 
 from ingestion import bronze
@@ -24,6 +25,10 @@ class RawLoader(Protocol):
     def raw_rows_loaded_by(self, run_id: str) -> int: ...
 
     def record_run(self, values: dict) -> None: ...
+
+    def price_sessions(self, start: date, end: date | None) -> set[tuple[str, str]]: ...
+
+    def restore_rows(self, batch: ObjectRows) -> int: ...
 
 
 @dataclass
@@ -52,6 +57,63 @@ def pending_objects(
                 pending.append((key, bronze.read_meta(store, key)))
     pending.sort(key=lambda item: (item[1].fetched_at, item[0]))
     return pending, skipped
+
+
+# The fetched range at the end of a price object's key: ".../<run_id>__<start>_<end>.json".
+_PRICE_KEY_RANGE = re.compile(r"__(\d{4}-\d{2}-\d{2})_(\d{4}-\d{2}-\d{2})\.json$")
+
+
+def restore_price_range(
+    store: ObjectStore, loader: RawLoader, start: date, end: date | None
+) -> tuple[int, int]:
+    """Put back into raw the (ticker, session) prices of ``start..end`` that loaded bronze objects
+    hold but raw has no row for at all; returns (objects read, rows restored).
+
+    Reprocessing starts here so that raw is complete for the range without calling the vendor.
+    The objects are replayed in fetch order with the load's own rule (a row is inserted only
+    when it differs from the current version), so the restored history is the one the original
+    loads wrote, and a second restore finds nothing missing.
+    """
+    objects = restored = 0
+    loaded = loader.loaded_keys()
+    present = loader.price_sessions(start, end)
+    pending, _ = pending_objects(store, set())
+    for key, meta in pending:
+        if meta.object_type != "daily_prices":
+            continue
+        match = _PRICE_KEY_RANGE.search(key)
+        if key not in loaded or not match:
+            continue
+        fetched_from, fetched_to = (date.fromisoformat(day) for day in match.groups())
+        if fetched_to < start or (end is not None and fetched_from > end):
+            continue
+        body = store.get(key)
+        loaded_at = datetime.now(UTC).replace(tzinfo=None)
+        try:
+            batch = rows_from_object(key, body, meta, loaded_at)
+        except BadBronzeObject as error:
+            log.warning("not restored: %s", error)
+            continue
+        in_range = {
+            table: [
+                row
+                for row in rows
+                if _session_in_range(row.get("date"), start, end)
+                and (row["ticker"], str(row["date"])[:10]) not in present
+            ]
+            for table, rows in batch.rows.items()
+        }
+        objects += 1
+        restored += loader.restore_rows(ObjectRows(key, meta, in_range))
+    return objects, restored
+
+
+def _session_in_range(vendor_date: object, start: date, end: date | None) -> bool:
+    try:
+        session = date.fromisoformat(str(vendor_date)[:10])
+    except ValueError:
+        return False
+    return start <= session and (end is None or session <= end)
 
 
 def load_new_objects(store: ObjectStore, loader: RawLoader, run_id: str) -> LoadSummary:

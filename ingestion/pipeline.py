@@ -3,6 +3,7 @@ DAG are thin shells over these functions."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from datetime import date
 import duckdb
 
 from ingestion.ingest import IngestSummary, ingest
-from ingestion.load import LoadSummary, RawLoader, load_new_objects
+from ingestion.load import LoadSummary, RawLoader, load_new_objects, restore_price_range
 from ingestion.loaders.duckdb_loader import DuckDBLoader
 from ingestion.loaders.redshift_loader import RedshiftLoader
 from ingestion.object_store import ObjectStore, open_object_store
@@ -83,6 +84,53 @@ def run_load(settings: Settings) -> LoadSummary:
 
 def run_transform(settings: Settings, dbt_args: tuple[str, ...] = ()) -> TransformResult:
     return run_dbt(settings, "build", dbt_args)
+
+
+@dataclass
+class ReprocessSummary:
+    start: date
+    end: date | None
+    ingest: IngestSummary | None  # only with refetch
+    load: LoadSummary
+    bronze_objects_read: int
+    raw_rows_restored: int
+    transform: TransformResult
+
+
+def run_reprocess(
+    settings: Settings,
+    start: date,
+    end: date | None = None,
+    *,
+    refetch: bool = False,
+    on_retry: Callable[[RetryEvent], None] | None = None,
+) -> ReprocessSummary:
+    """Recompute every gold row from session ``start`` on, from what bronze already holds.
+
+    Raw rows of ``start..end`` that bronze holds but raw lacks are restored (no API call, so no
+    token is needed), then dbt recomputes every security and portfolio from ``start`` (var
+    ``reprocess_from``): later sessions depend on it through cumulative values and windows, so
+    ``end`` bounds only what is restored or re-fetched. ``refetch`` first asks the vendor for
+    ``start..end`` again, which picks up corrections older than the incremental lookback.
+    """
+    ingest_summary = None
+    if refetch:
+        ingest_summary = run_ingest(settings, start=start, end=end, on_retry=on_retry)
+    load_summary = run_load(settings)
+    with open_loader(settings) as loader:
+        objects, restored = restore_price_range(open_store(settings), loader, start, end)
+    dbt_vars = {"pipeline_run_id": settings.run_id, "reprocess_from": start.isoformat()}
+    # A later --vars replaces the one transform.dbt_args passes, so it repeats the run id.
+    transform = run_transform(settings, ("--vars", json.dumps(dbt_vars)))
+    return ReprocessSummary(
+        start=start,
+        end=end,
+        ingest=ingest_summary,
+        load=load_summary,
+        bronze_objects_read=objects,
+        raw_rows_restored=restored,
+        transform=transform,
+    )
 
 
 @dataclass

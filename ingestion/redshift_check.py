@@ -6,8 +6,8 @@ Run it with ``python -m ingestion.redshift_check [dbt_project_dir]``; exit statu
 
 How it compiles without a cluster (dbt-core 1.11, dbt-redshift 1.11):
 
-- The project is copied to a temporary folder, with the folders ``dbt_project.yml`` points to
-  outside it (``../seeds``), so the check never writes into the real project.
+- The project is copied to a temporary folder (the ``seeds`` link copied as a folder), so the
+  check never writes into the real project.
 - ``dbt compile --target redshift --select resource_type:model --no-introspect
   --no-populate-cache`` runs with the project's own ``profiles.yml`` and placeholder
   ``REDSHIFT_*`` values (host 127.0.0.1, port 1: nothing listens and nothing connects).
@@ -59,14 +59,6 @@ _OFFLINE_ENV = {
     "DO_NOT_TRACK": "1",
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
 }
-_PROJECT_PATH_KEYS = (
-    "model-paths",
-    "seed-paths",
-    "macro-paths",
-    "test-paths",
-    "analysis-paths",
-    "snapshot-paths",
-)
 _COMPILE_TIMEOUT_SECONDS = 300
 _RUN_DBT = "import sys; from dbt.cli.main import cli; sys.exit(cli())"
 
@@ -358,17 +350,11 @@ def check_contract_type(data_type: str | None) -> list[Finding]:
 
 
 def _copy_project(project_dir: Path, work_dir: Path) -> Path:
-    """Copy the project and the folders its paths reach outside it, keeping their layout."""
+    """Copy the project; copytree follows links, so the linked seeds folder is copied too."""
     config = yaml.safe_load((project_dir / "dbt_project.yml").read_text())
     copy = work_dir / project_dir.name
     ignore = shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml")
     shutil.copytree(project_dir, copy, ignore=ignore)
-    for key in _PROJECT_PATH_KEYS:
-        for path in config.get(key) or []:
-            source = (project_dir / path).resolve()
-            if source.is_dir() and not source.is_relative_to(project_dir.resolve()):
-                target = (copy / path).resolve()
-                shutil.copytree(source, target, ignore=ignore, dirs_exist_ok=True)
     macro_dir = copy / (config.get("macro-paths") or ["macros"])[0]
     macro_dir.mkdir(parents=True, exist_ok=True)
     (macro_dir / "redshift_check__is_incremental.sql").write_text(_OVERRIDE_MACRO)

@@ -30,7 +30,7 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
 def dbt_args(settings: Settings, command: str, extra: tuple[str, ...] = ()) -> list[str]:
     artifacts = settings.data_dir.resolve() / "dbt"
     return [
-        command,
+        *command.split(),  # "build", or a two-word command such as "docs generate"
         "--project-dir", str(DBT_PROJECT_DIR),
         "--profiles-dir", str(DBT_PROJECT_DIR),
         "--target", settings.target,

@@ -7,7 +7,7 @@ the next run simply loads it again.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -15,6 +15,7 @@ import pandas as pd
 
 from ingestion.loaders.raw_tables import (
     ALL_TABLES,
+    DAILY_PRICES,
     DATA_TABLES,
     LOAD_LEDGER,
     LOAD_RUNS,
@@ -63,6 +64,28 @@ class DuckDBLoader:
             self.con.rollback()
             raise
         return inserted, batch.row_count - inserted
+
+    def price_sessions(self, start: date, end: date | None) -> set[tuple[str, str]]:
+        """(ticker, 'YYYY-MM-DD') of every session in ``start..end`` raw has any price row for."""
+        rows = self.con.execute(
+            f"select distinct ticker, substr(date, 1, 10) from {DAILY_PRICES.qualified} "
+            "where substr(date, 1, 10) between ? and ?",
+            [start.isoformat(), (end or date.max).isoformat()],
+        ).fetchall()
+        return {(ticker, day) for ticker, day in rows}
+
+    def restore_rows(self, batch: ObjectRows) -> int:
+        """Insert the batch's rows as a load would (new versions only), without a ledger row."""
+        inserted = 0
+        self.con.begin()
+        try:
+            for table_name, rows in batch.rows.items():
+                inserted += self._insert_new_versions(_TABLES[table_name], rows)
+            self.con.commit()
+        except BaseException:
+            self.con.rollback()
+            raise
+        return inserted
 
     def _insert_new_versions(self, table: RawTable, rows: list[dict]) -> int:
         if not rows:

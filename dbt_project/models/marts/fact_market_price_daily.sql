@@ -1,22 +1,49 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['ticker', 'date_day'],
+        incremental_strategy='append',
         on_schema_change='append_new_columns',
-        post_hook=["{{ delete_rows_not_rebuilt() }}"]
+        pre_hook=["{{ delete_planned_rows('int_security_recompute_plan', 'ticker') }}"],
+        tags=['recompute_chain']
     )
 }}
 
-{#- One row per (security, session) with a valid price. The incremental branch rebuilds every
-    row for now (docs: gold_incremental_rebuild). -#}
+{#- One row per (security, session) with a valid price. Incrementally, the rows of
+    int_security_recompute_plan are deleted and copied again from int_security_returns
+    (docs: incremental_recompute). -#}
+-- depends_on: {{ ref('int_security_recompute_plan') }}
 with
 
 security_returns as (
 
     select * from {{ ref('int_security_returns') }}
 
+){% if is_incremental() %},
+
+plan as (
+
+    select * from {{ ref('int_security_recompute_plan') }}
+
+),
+
+recomputed as (
+
+    select security_returns.*
+    from security_returns
+    inner join plan
+        on security_returns.ticker = plan.ticker
+    where plan.is_full_rebuild
+        or security_returns.date_day >= plan.recompute_from
+
 )
+{% else %},
+
+recomputed as (
+
+    select * from security_returns
+
+)
+{% endif %}
 
 select
     cast(ticker as varchar(32)) as ticker,
@@ -35,4 +62,4 @@ select
     cast(event_factor as double precision) as event_factor,
     cast(bronze_key as varchar(1024)) as bronze_key,
     {{ observability_columns() }}
-from security_returns
+from recomputed

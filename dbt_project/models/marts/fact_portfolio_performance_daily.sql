@@ -1,26 +1,47 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['portfolio_id', 'date_day'],
+        incremental_strategy='append',
         on_schema_change='append_new_columns',
-        post_hook=["{{ delete_rows_not_rebuilt() }}"]
+        pre_hook=["{{ delete_planned_rows('int_portfolio_recompute_plan', 'portfolio_id') }}"],
+        tags=['recompute_chain']
     )
 }}
 
 {#- One row per (portfolio, session): value, returns, rolling volatility, drawdowns and beta
-    against SPY (docs: rolling_volatility, rolling_beta). The incremental branch rebuilds every
-    row for now (docs: gold_incremental_rebuild). -#}
+    against SPY (docs: rolling_volatility, rolling_beta). Incrementally, the sessions of
+    int_portfolio_recompute_plan are deleted and recomputed; the rolling windows read the
+    stored returns from window_from, 251 sessions earlier (docs: incremental_recompute). -#}
 {%- set volatility_windows = [21, 63, 252] -%}
-{%- set beta_windows = [63, 252] -%}
+{%- set beta_windows = [63, 252] %}
+-- depends_on: {{ ref('int_portfolio_recompute_plan') }}
 
 with
 
+{% if is_incremental() %}
 portfolio_returns as (
 
-    select * from {{ ref('int_portfolio_returns') }}
+    select
+        portfolio_returns.*,
+        plan.recompute_from
+    from {{ ref('int_portfolio_returns') }} as portfolio_returns
+    inner join {{ ref('int_portfolio_recompute_plan') }} as plan
+        on portfolio_returns.portfolio_id = plan.portfolio_id
+    -- window_from is null when fewer than 251 sessions precede recompute_from: read them all.
+    where plan.window_from is null
+        or portfolio_returns.date_day >= plan.window_from
 
 ),
+{% else %}
+portfolio_returns as (
+
+    select
+        *,
+        cast(null as date) as recompute_from
+    from {{ ref('int_portfolio_returns') }}
+
+),
+{% endif %}
 
 paired_returns as (
 
@@ -42,11 +63,6 @@ windowed as (
 
     select
         *,
-        min(drawdown) over (
-            partition by portfolio_id
-            order by date_day
-            rows between unbounded preceding and current row
-        ) as max_drawdown,
         {% for n in volatility_windows %}
         count(daily_return) over (
             partition by portfolio_id order by date_day
@@ -125,3 +141,6 @@ select
     cast(stale_position_count as bigint) as stale_position_count,
     {{ observability_columns() }}
 from kpis
+-- Rows before recompute_from were read only to fill the windows.
+where recompute_from is null
+    or date_day >= recompute_from

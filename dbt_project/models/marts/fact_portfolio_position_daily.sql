@@ -1,23 +1,36 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['portfolio_id', 'ticker', 'date_day'],
+        incremental_strategy='append',
         on_schema_change='append_new_columns',
-        post_hook=["{{ delete_rows_not_rebuilt() }}"]
+        pre_hook=["{{ delete_planned_rows('int_portfolio_recompute_plan', 'portfolio_id') }}"],
+        tags=['recompute_chain']
     )
 }}
 
 {#- One row per (portfolio, security, session) from the portfolio's inception session to the
-    latest session with data. The incremental branch rebuilds every row for now
-    (docs: gold_incremental_rebuild). -#}
+    latest session with data. Incrementally, the sessions of int_portfolio_recompute_plan are
+    deleted and copied again from int_positions_valued (docs: incremental_recompute). -#}
+-- depends_on: {{ ref('int_portfolio_recompute_plan') }}
 with
 
+{% if is_incremental() %}
+positions as (
+
+    select positions.*
+    from {{ ref('int_positions_valued') }} as positions
+    inner join {{ ref('int_portfolio_recompute_plan') }} as plan
+        on positions.portfolio_id = plan.portfolio_id
+        and positions.date_day >= plan.recompute_from
+
+)
+{% else %}
 positions as (
 
     select * from {{ ref('int_positions_valued') }}
 
 )
+{% endif %}
 
 select
     cast(portfolio_id as varchar(256)) as portfolio_id,

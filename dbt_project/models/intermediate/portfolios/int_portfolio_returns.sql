@@ -1,13 +1,72 @@
-{#- One row per (portfolio, session): value, daily and cumulative return, drawdown and the
-    SPY benchmark's return and growth over the same sessions. Rolling statistics are computed
-    in fact_portfolio_performance_daily. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook=["{{ delete_planned_rows('int_portfolio_recompute_plan', 'portfolio_id') }}"],
+        tags=['recompute_chain']
+    )
+}}
+
+{#- One row per (portfolio, session): value, daily and cumulative return, drawdown, maximum
+    drawdown and the SPY benchmark's return and growth over the same sessions. Rolling
+    statistics are computed in fact_portfolio_performance_daily. Incrementally, only the
+    sessions of int_portfolio_recompute_plan are computed, carrying the inception value, the
+    running peak and the running maximum drawdown from the stored row of state_date; the
+    benchmark series is recomputed over SPY's whole history, one security
+    (docs: incremental_recompute). -#}
+-- depends_on: {{ ref('int_portfolio_recompute_plan') }}
 with
 
+{% if is_incremental() %}
+recompute as (
+
+    select portfolio_id, recompute_from, state_date
+    from {{ ref('int_portfolio_recompute_plan') }}
+    where recompute_from is not null
+
+),
+
+positions as (
+
+    select positions.*
+    from {{ ref('int_positions_valued') }} as positions
+    inner join recompute
+        on positions.portfolio_id = recompute.portfolio_id
+        and positions.date_day >= recompute.recompute_from
+
+),
+
+state as (
+
+    select
+        stored.portfolio_id,
+        stored.inception_value,
+        stored.peak_value,
+        stored.max_drawdown
+    from {{ this }} as stored
+    inner join recompute
+        on stored.portfolio_id = recompute.portfolio_id
+        and stored.date_day = recompute.state_date
+
+),
+{% else %}
 positions as (
 
     select * from {{ ref('int_positions_valued') }}
 
 ),
+
+state as (
+
+    select
+        cast(null as varchar(256)) as portfolio_id,
+        cast(null as double precision) as inception_value,
+        cast(null as double precision) as peak_value,
+        cast(null as double precision) as max_drawdown
+    where 1 = 0
+
+),
+{% endif %}
 
 benchmark_tickers as (
 
@@ -106,22 +165,62 @@ with_benchmark as (
 
 ),
 
+with_running_values as (
+
+    select
+        with_benchmark.*,
+        portfolio_value / previous_portfolio_value - 1 as daily_return,
+        state.inception_value as state_inception_value,
+        state.peak_value as state_peak_value,
+        state.max_drawdown as state_max_drawdown,
+        first_value(portfolio_value) over (
+            partition by with_benchmark.portfolio_id
+            order by date_day
+            rows between unbounded preceding and current row
+        ) as first_value_in_range,
+        max(portfolio_value) over (
+            partition by with_benchmark.portfolio_id
+            order by date_day
+            rows between unbounded preceding and current row
+        ) as peak_value_in_range
+    from with_benchmark
+    left join state
+        on with_benchmark.portfolio_id = state.portfolio_id
+
+),
+
 with_returns as (
 
     select
         *,
-        portfolio_value / previous_portfolio_value - 1 as daily_return,
-        first_value(portfolio_value) over (
+        coalesce(state_inception_value, first_value_in_range) as inception_value,
+        case
+            when state_peak_value > peak_value_in_range then state_peak_value
+            else peak_value_in_range
+        end as peak_value
+    from with_running_values
+
+),
+
+with_drawdown as (
+
+    select
+        *,
+        portfolio_value / peak_value - 1 as drawdown
+    from with_returns
+
+),
+
+with_max_drawdown as (
+
+    select
+        *,
+        min(drawdown) over (
             partition by portfolio_id
             order by date_day
             rows between unbounded preceding and current row
-        ) as inception_value,
-        max(portfolio_value) over (
-            partition by portfolio_id
-            order by date_day
-            rows between unbounded preceding and current row
-        ) as peak_value
-    from with_benchmark
+        ) as max_drawdown_in_range
+    from with_drawdown
 
 )
 
@@ -133,11 +232,16 @@ select
     previous_portfolio_value,
     daily_return,
     portfolio_value / inception_value - 1 as cumulative_return,
+    inception_value,
     peak_value,
-    portfolio_value / peak_value - 1 as drawdown,
+    drawdown,
+    case
+        when state_max_drawdown < max_drawdown_in_range then state_max_drawdown
+        else max_drawdown_in_range
+    end as max_drawdown,
     benchmark_daily_return,
     benchmark_cumulative_return,
     position_count,
     stale_position_count,
     {{ observability_columns() }}
-from with_returns
+from with_max_drawdown

@@ -1,6 +1,19 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook=["{{ delete_planned_rows('int_portfolio_recompute_plan', 'portfolio_id') }}"],
+        tags=['recompute_chain']
+    )
+}}
+
 {#- One row per (portfolio, established holding, NYSE session) from the holding's inception
     session t0 to the latest session with any valid price, valued with the effective share
-    count (docs: position_valuation). -#}
+    count (docs: position_valuation). Incrementally, only the sessions of
+    int_portfolio_recompute_plan are computed, starting from the stored row of state_date
+    (effective shares, last close, market value and portfolio value) instead of t0
+    (docs: incremental_recompute). -#}
+-- depends_on: {{ ref('int_portfolio_recompute_plan') }}
 with
 
 holdings as (
@@ -29,6 +42,58 @@ last_priced_session as (
 
 ),
 
+{% if is_incremental() %}
+recompute as (
+
+    select portfolio_id, recompute_from, state_date
+    from {{ ref('int_portfolio_recompute_plan') }}
+    where recompute_from is not null
+
+),
+
+state as (
+
+    select
+        stored.portfolio_id,
+        stored.ticker,
+        stored.shares,
+        stored.close_price,
+        stored.price_date_day,
+        stored.market_value,
+        stored.portfolio_value
+    from {{ this }} as stored
+    inner join recompute
+        on stored.portfolio_id = recompute.portfolio_id
+        and stored.date_day = recompute.state_date
+
+),
+{% else %}
+recompute as (
+
+    select
+        portfolio_id,
+        min(inception_date) as recompute_from,
+        cast(null as date) as state_date
+    from holdings
+    group by portfolio_id
+
+),
+
+state as (
+
+    select
+        cast(null as varchar(256)) as portfolio_id,
+        cast(null as varchar(32)) as ticker,
+        cast(null as double precision) as shares,
+        cast(null as double precision) as close_price,
+        cast(null as date) as price_date_day,
+        cast(null as double precision) as market_value,
+        cast(null as double precision) as portfolio_value
+    where 1 = 0
+
+),
+{% endif %}
+
 position_sessions as (
 
     select
@@ -38,8 +103,11 @@ position_sessions as (
         holdings.shares as inception_shares,
         sessions.date_day
     from holdings
+    inner join recompute
+        on holdings.portfolio_id = recompute.portfolio_id
     inner join sessions
-        on sessions.date_day >= holdings.inception_date
+        on sessions.date_day >= recompute.recompute_from
+        and sessions.date_day >= holdings.inception_date
     inner join last_priced_session
         on sessions.date_day <= last_priced_session.date_day
 
@@ -75,10 +143,11 @@ carried as (
         inception_date,
         inception_shares,
         is_price_stale,
-        max(close) over (partition by portfolio_id, ticker, price_run) as close_price,
+        price_run,
+        max(close) over (partition by portfolio_id, ticker, price_run) as run_close_price,
         max(case when close is not null then date_day end) over (
             partition by portfolio_id, ticker, price_run
-        ) as price_date_day,
+        ) as run_price_date_day,
         -- The holding is bought at t0's close, so t0's own dividend or split does not apply.
         case
             when date_day = inception_date or is_price_stale then cast(1 as double precision)
@@ -96,15 +165,34 @@ carried as (
 valued as (
 
     select
-        *,
-        inception_shares * exp(
-            sum(ln(applied_event_factor)) over (
-                partition by portfolio_id, ticker
-                order by date_day
+        carried.portfolio_id,
+        carried.ticker,
+        carried.date_day,
+        carried.inception_date,
+        carried.is_price_stale,
+        carried.applied_event_factor,
+        carried.security_daily_return,
+        -- Before the first price of the recomputed range the position keeps the stored close.
+        case
+            when carried.price_run = 0 then state.close_price else carried.run_close_price
+        end as close_price,
+        case
+            when carried.price_run = 0 then state.price_date_day
+            else carried.run_price_date_day
+        end as price_date_day,
+        coalesce(state.shares, carried.inception_shares) * exp(
+            sum(ln(carried.applied_event_factor)) over (
+                partition by carried.portfolio_id, carried.ticker
+                order by carried.date_day
                 rows between unbounded preceding and current row
             )
-        ) as shares
+        ) as shares,
+        state.market_value as state_market_value,
+        state.portfolio_value as state_portfolio_value
     from carried
+    left join state
+        on carried.portfolio_id = state.portfolio_id
+        and carried.ticker = state.ticker
 
 ),
 
@@ -127,8 +215,9 @@ with_portfolio_value as (
             order by ticker
             rows between unbounded preceding and unbounded following
         ) as portfolio_value,
-        lag(market_value) over (
-            partition by portfolio_id, ticker order by date_day
+        coalesce(
+            lag(market_value) over (partition by portfolio_id, ticker order by date_day),
+            state_market_value
         ) as previous_market_value
     from with_market_value
 
@@ -140,8 +229,9 @@ with_previous_portfolio_value as (
         *,
         -- Every holding of a portfolio has a row on every session, so the previous row of this
         -- holding is the portfolio's previous session.
-        lag(portfolio_value) over (
-            partition by portfolio_id, ticker order by date_day
+        coalesce(
+            lag(portfolio_value) over (partition by portfolio_id, ticker order by date_day),
+            state_portfolio_value
         ) as previous_portfolio_value
     from with_portfolio_value
 

@@ -1,5 +1,8 @@
+{{ config(materialized='view') }}
+
 {#- Every current (newest) price row with the first validation rule it breaks, or null when it
-    can be used. Only rows with a null reject_reason go on to returns and gold. -#}
+    can be used. Only rows with a null reject_reason go on to returns and gold. A view: the
+    incremental int_security_returns reads only the tickers and sessions it recomputes. -#}
 with
 
 prices as (

@@ -1,0 +1,165 @@
+"""Benchmark: a full backfill and one daily increment on a scaled synthetic market.
+
+Everything goes through the production code: the sample Tiingo server on loopback, the Tiingo
+client, bronze, the raw loader and the dbt build (``ingestion.pipeline``). Each scale runs in its
+own process so its peak memory (max RSS, server and market included) is measured separately.
+
+    .venv/bin/python bench/run_benchmark.py                  # 500 securities, 10 and 20 years
+    .venv/bin/python bench/run_benchmark.py --years 10 --securities 100 --portfolios 20
+
+Results are printed as a table and as JSON (for docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+MODELS_ONLY = ("--exclude", "resource_type:test", "resource_type:unit_test")
+LAST_SESSION = date(2024, 12, 31)
+
+
+def synthetic_universe(count: int, first_year: int):  # type: ignore[no-untyped-def]
+    """``count`` synthetic stocks with quarterly dividends for every year, plus SPY."""
+    from ingestion.calendar import first_session_on_or_after
+    from ingestion.sample_market import GICS_SECTORS, UNIVERSE, SecuritySpec
+
+    rng = random.Random(7)
+    years = range(first_year, LAST_SESSION.year + 1)
+
+    def quarterly(month: int, day: int) -> tuple[date, ...]:
+        return tuple(
+            first_session_on_or_after(date(year, m, day))
+            for year in years
+            for m in range(month, 13, 3)
+        )
+
+    spy = replace(UNIVERSE[0], dividend_dates=quarterly(3, 15))
+    stocks = [
+        SecuritySpec(
+            ticker=f"S{i:04d}",
+            name=f"Synthetic {i}",
+            sector=GICS_SECTORS[i % len(GICS_SECTORS)],
+            industry="Synthetic",
+            exchange="NYSE",
+            start_price=round(rng.uniform(10, 500), 2),
+            beta=round(rng.uniform(0.5, 1.6), 2),
+            idio_vol=round(rng.uniform(0.1, 0.4), 2),
+            dividend_yield=round(rng.choice([0.0, 0.01, 0.02, 0.03]), 3),
+            avg_volume=rng.randint(100_000, 10_000_000),
+            dividend_dates=quarterly(rng.randint(1, 3), rng.randint(1, 28)),
+        )
+        for i in range(count)
+    ]
+    return [spy, *stocks]
+
+
+def holdings_csv(tickers: list[str], portfolios: int, holdings: int, inception: date) -> str:
+    rng = random.Random(11)
+    lines = ["portfolio_id,portfolio_name,ticker,shares,inception_date"]
+    for p in range(portfolios):
+        for ticker in rng.sample(tickers, holdings):
+            lines.append(f"P{p:03d},Portfolio {p},{ticker},{rng.randint(1, 500)},{inception}")
+    return "\n".join(lines) + "\n"
+
+
+def timed(step, *args, **kwargs):  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    result = step(*args, **kwargs)
+    return result, round(time.perf_counter() - started, 2)
+
+
+def run_scale(years: int, securities: int, portfolios: int, holdings: int) -> dict:
+    """One scale in this process: backfill to the day before the last session, then one day."""
+    from ingestion import pipeline
+    from ingestion.calendar import first_session_on_or_after, sessions_back
+    from ingestion.sample_market import SampleMarket, SampleTiingoServer
+    from ingestion.settings import Settings, new_run_id
+
+    first_year = LAST_SESSION.year - years + 1
+    start = first_session_on_or_after(date(first_year, 1, 1))
+    universe = synthetic_universe(securities, first_year)
+    market, market_seconds = timed(SampleMarket, start=start, end=LAST_SESSION, universe=universe)
+    report: dict = {
+        "years": years,
+        "securities": securities,
+        "portfolios": portfolios,
+        "holdings_per_portfolio": holdings,
+        "sessions": len(market.sessions),
+        "market_generation_s": market_seconds,
+    }
+    token = secrets.token_hex(20)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        SampleTiingoServer(market, token=token, as_of=sessions_back(LAST_SESSION, 1)) as server,
+    ):
+        csv = Path(tmp) / "holdings.csv"
+        stock_tickers = [spec.ticker for spec in universe[1:]]
+        csv.write_text(holdings_csv(stock_tickers, portfolios, holdings, start))
+        settings = Settings(
+            data_dir=Path(tmp) / "data", portfolios=str(csv), history_start=start
+        ).with_tiingo(base_url=server.base_url, api_key=token)
+
+        for phase in ("backfill", "daily"):
+            if phase == "daily":
+                server.advance_to(LAST_SESSION)
+            run = replace(settings, run_id=new_run_id())
+            _, report[f"{phase}_ingest_s"] = timed(pipeline.run_ingest, run)
+            _, report[f"{phase}_load_s"] = timed(pipeline.run_load, run)
+            result, report[f"{phase}_dbt_build_s"] = timed(pipeline.run_transform, run)
+            assert result.success, result.counts
+            # The same increment again, models only: what the recompute itself costs.
+            rerun = replace(settings, run_id=new_run_id())
+            _, report[f"{phase}_rerun_models_only_s"] = timed(
+                pipeline.run_transform, rerun, MODELS_ONLY
+            )
+        with_full_refresh = replace(settings, run_id=new_run_id())
+        _, report["full_refresh_models_only_s"] = timed(
+            pipeline.run_transform, with_full_refresh, ("--full-refresh", *MODELS_ONLY)
+        )
+        report["gold_rows"] = pipeline.warehouse_report(settings).table_rows
+    report["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--years", type=int, nargs="*", default=[10, 20])
+    parser.add_argument("--securities", type=int, default=500)
+    parser.add_argument("--portfolios", type=int, default=100)
+    parser.add_argument("--holdings", type=int, default=30)
+    parser.add_argument("--one-scale", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one_scale:
+        report = run_scale(args.years[0], args.securities, args.portfolios, args.holdings)
+        print(json.dumps(report))
+        return
+    reports = []
+    for years in args.years:
+        command = [
+            sys.executable, __file__, "--one-scale", "--years", str(years),
+            "--securities", str(args.securities), "--portfolios", str(args.portfolios),
+            "--holdings", str(args.holdings),
+        ]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        reports.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(json.dumps(reports[-1], indent=2), flush=True)
+    keys = [k for k in reports[0] if k.endswith("_s") or k == "peak_rss_mib"]
+    print("\n| measure | " + " | ".join(f"{r['years']} years" for r in reports) + " |")
+    print("|---|" + "---|" * len(reports))
+    for key in keys:
+        print(f"| {key} | " + " | ".join(str(r[key]) for r in reports) + " |")
+
+
+if __name__ == "__main__":
+    main()

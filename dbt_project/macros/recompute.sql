@@ -1,0 +1,74 @@
+{#- Incremental builds and late data (docs: incremental_recompute).
+
+    audit.gold_builds holds one row per dbt run that completed every model of the recompute
+    chain: the raw rows it consumed (loaded_through) and the last session it valued. The next
+    run recomputes only what changed after that point. -#}
+
+{% macro gold_builds_relation() -%}
+    {{ return(api.Relation.create(
+        database=target.database, schema='audit', identifier='gold_builds', type='table')) }}
+{%- endmacro %}
+
+{% macro create_gold_builds_table() -%}
+    create table if not exists {{ gold_builds_relation() }} (
+        run_id varchar(64),
+        loaded_through timestamp,
+        last_session date,
+        recorded_at timestamp
+    )
+{%- endmacro %}
+
+{#- Records the build only when every model tagged recompute_chain ran and succeeded and no
+    model errored or was skipped: a partial or failed build leaves the watermark where it was,
+    so the next run recomputes the same changes again (every recompute is idempotent). -#}
+{% macro record_gold_build(results) -%}
+    {%- if not execute -%}{{ return('') }}{%- endif -%}
+    {%- set succeeded = [] -%}
+    {%- for result in results if result.node.resource_type == 'model' -%}
+        {%- if result.status in ('error', 'skipped') -%}{{ return('') }}{%- endif -%}
+        {%- if result.status == 'success' -%}{%- do succeeded.append(result.node.unique_id) -%}{%- endif -%}
+    {%- endfor -%}
+    {%- for node in graph.nodes.values()
+        if node.resource_type == 'model' and 'recompute_chain' in node.tags -%}
+        {%- if node.unique_id not in succeeded -%}{{ return('') }}{%- endif -%}
+    {%- endfor -%}
+    {{ return(insert_gold_build()) }}
+{%- endmacro %}
+
+{#- `dbt run-operation record_completed_gold_build`: for an orchestrator that builds the chain
+    one model per dbt command (the Airflow DAG, where no single command's results hold every
+    model). It runs once all of them have succeeded. -#}
+{% macro record_completed_gold_build() -%}
+    {%- call statement('record_gold_build', auto_begin=True) -%}
+        {{ insert_gold_build() }}
+    {%- endcall -%}
+    {%- do adapter.commit() -%}
+{%- endmacro %}
+
+{% macro insert_gold_build() -%}
+    {%- set chain = {} -%}
+    {%- for node in graph.nodes.values()
+        if node.resource_type == 'model' and 'recompute_chain' in node.tags -%}
+        {%- do chain.update({node.name: api.Relation.create(
+            database=node.database, schema=node.schema, identifier=node.alias)}) -%}
+    {%- endfor -%}
+    insert into {{ gold_builds_relation() }} (run_id, loaded_through, last_session, recorded_at)
+    select
+        cast('{{ pipeline_run_id() }}' as varchar(64)),
+        watermarks.loaded_through,
+        (select max(date_day) from {{ chain['int_security_returns'] }}),
+        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
+    from {{ chain['int_recompute_watermarks'] }} as watermarks
+{%- endmacro %}
+
+{#- Pre-hook of the incremental models: deletes the rows the plan recomputes, including rows
+    that will not come back (a holding removed, a price rejected after a correction), so the
+    model can append the recomputed rows. Nothing to delete on a full refresh. -#}
+{% macro delete_planned_rows(plan_model, key) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }}
+    using {{ ref(plan_model) }} as plan
+    where {{ this.identifier }}.{{ key }} = plan.{{ key }}
+        and (plan.is_full_rebuild or {{ this.identifier }}.date_day >= plan.recompute_from)
+    {%- endif -%}
+{%- endmacro %}
