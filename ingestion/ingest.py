@@ -144,7 +144,11 @@ def ingest(
             if start is not None:
                 fetch_start = start
             elif ticker in watermarks:
-                fetch_start = calendar.sessions_back(watermarks[ticker], settings.lookback_sessions)
+                # A run for a past session (an Airflow backfill) re-reads only up to that session,
+                # and the lookback never reaches before the history the holdings need.
+                since = min(watermarks[ticker], incremental_end)
+                lookback_start = calendar.sessions_back(since, settings.lookback_sessions)
+                fetch_start = max(lookback_start, first_fetch_start)
             else:
                 fetch_start = first_fetch_start
             rows = _ingest_ticker(

@@ -85,6 +85,24 @@ def test_incremental_rerun_rereads_the_lookback_and_adds_no_raw_rows(sample_api)
     assert raw_count(settings, "tiingo_daily_prices") == rows_before
 
 
+def test_an_incremental_run_for_a_past_session_rereads_only_up_to_that_session(sample_api):
+    """An Airflow run for an earlier session (a backfill run after later ones) fetches that
+    session's lookback, not from the newer watermark."""
+    server, settings = sample_api
+    pipeline.run_ingest(settings, start=BACKFILL[0], end=BACKFILL[1])
+    past_session = date(2024, 12, 2)
+
+    pipeline.run_ingest(replace(settings, run_id="past-session"), end=past_session)
+
+    lookback_start = calendar.sessions_back(past_session, settings.lookback_sessions)
+    spy_request = [r.path for r in server.requests_log if "/SPY/prices" in r.path][-1]
+    assert f"startDate={lookback_start.isoformat()}" in spy_request
+    assert f"endDate={past_session.isoformat()}" in spy_request
+    # The watermark stays at the newest session fetched.
+    store = LocalObjectStore(Path(settings.bronze_location))
+    assert bronze.read_watermarks(store)["SPY"] == BACKFILL[1]
+
+
 def test_a_vendor_correction_in_the_lookback_becomes_a_new_raw_version(sample_api):
     server, settings = sample_api
     pipeline.run_ingest(settings, start=BACKFILL[0], end=BACKFILL[1])
