@@ -31,13 +31,14 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import redshift_connector
 
 from ingestion.loaders.raw_tables import (
     ALL_TABLES,
+    DAILY_PRICES,
     DATA_TABLES,
     LOAD_LEDGER,
     LOAD_RUNS,
@@ -276,6 +277,34 @@ class RedshiftLoader:
             raise
         log.info("loaded %s: %d rows, %d new versions", batch.key, batch.row_count, inserted)
         return inserted, batch.row_count - inserted
+
+    def price_sessions(self, start: date, end: date | None) -> set[tuple[str, str]]:
+        """(ticker, 'YYYY-MM-DD') of every session in ``start..end`` raw has any price row for."""
+        rows = self._rows(
+            f'select distinct ticker, substring("date", 1, 10) from {DAILY_PRICES.qualified} '
+            'where substring("date", 1, 10) between %s and %s',
+            [start.isoformat(), (end or date.max).isoformat()],
+        )
+        self.con.commit()
+        return {(ticker, day) for ticker, day in rows}
+
+    def restore_rows(self, batch: ObjectRows) -> int:
+        """COPY and merge the batch's rows as a load would (new versions only), without a ledger
+        row; the staging files go under ``restore/`` in the staging prefix."""
+        staged = [
+            self._stage(batch.key, "restore", _TABLES[name], rows)
+            for name, rows in batch.rows.items()
+            if rows
+        ]
+        inserted = 0
+        try:
+            for staged_file in staged:
+                inserted += self._copy_and_merge(batch.key, staged_file)
+            self.con.commit()
+        except BaseException:
+            self.con.rollback()
+            raise
+        return inserted
 
     def _stage(
         self, bronze_key: str, run_id: str, table: RawTable, rows: list[dict[str, Any]]

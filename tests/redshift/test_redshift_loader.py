@@ -18,7 +18,7 @@ import pytest
 import redshift_connector
 
 from ingestion import bronze, calendar, pipeline
-from ingestion.load import LoadSummary, load_new_objects
+from ingestion.load import LoadSummary, load_new_objects, restore_price_range
 from ingestion.loaders.duckdb_loader import DuckDBLoader
 from ingestion.loaders.raw_tables import ALL_TABLES, DAILY_PRICES, LOAD_LEDGER
 from ingestion.loaders.redshift_loader import CopyRejected, RedshiftLoader, RedshiftLoadError
@@ -203,6 +203,34 @@ def test_a_rerun_loads_nothing_and_a_correction_becomes_one_new_version(
         f"and substr(date, 1, 10) = '{corrected_day.isoformat()}' order by fetched_at"
     )
     assert [v for (v,) in versions] == [old_close, round(old_close * 1.01, 2)]
+
+
+def test_reprocess_restores_lost_raw_prices_from_s3_bronze_through_copy(
+    sample_api, cluster, bucket, s3_server, tmp_path
+):
+    server, api_settings = sample_api
+    holdings = tmp_path / "one_holding.csv"
+    holdings.write_text(
+        "portfolio_id,portfolio_name,ticker,shares,inception_date\nP1,One,AAPL,10,2024-12-02\n"
+    )
+    settings = ingest_into_s3(replace(api_settings, portfolios=str(holdings)), bucket, s3_server)
+    store = pipeline.open_store(settings)
+    with redshift_loader(cluster, bucket, s3_server) as loader:
+        load_new_objects(store, loader, "load-1")
+    prices_sql = "select ticker, date, close from raw.tiingo_daily_prices order by ticker, date"
+    loaded = cluster.query(prices_sql)
+    lost = (date(2024, 12, 9), date(2024, 12, 13))  # five sessions of AAPL and SPY
+    cluster.query(
+        "delete from raw.tiingo_daily_prices "
+        f"where substr(date, 1, 10) between '{lost[0]}' and '{lost[1]}'"
+    )
+
+    with redshift_loader(cluster, bucket, s3_server) as loader:
+        _, restored = restore_price_range(store, loader, *lost)
+        _, restored_again = restore_price_range(store, loader, *lost)
+
+    assert (restored, restored_again) == (10, 0)
+    assert cluster.query(prices_sql) == loaded
 
 
 @pytest.fixture
