@@ -261,15 +261,9 @@ class RedshiftLoader:
 
     def load_object(self, batch: ObjectRows, run_id: str, loaded_at: datetime) -> tuple[int, int]:
         """Stage, COPY and merge one object with its ledger row atomically; (inserted, unchanged)."""
-        staged = [
-            self._stage(batch.key, run_id, _TABLES[name], rows)
-            for name, rows in batch.rows.items()
-            if rows
-        ]
-        inserted = 0
+        staged = self._stage_batch(batch, run_id)
         try:
-            for staged_file in staged:
-                inserted += self._copy_and_merge(batch.key, staged_file)
+            inserted = self._copy_and_merge_all(batch.key, staged)
             self._insert_ledger(batch, inserted, run_id, loaded_at)
             self.con.commit()
         except BaseException:
@@ -291,20 +285,24 @@ class RedshiftLoader:
     def restore_rows(self, batch: ObjectRows) -> int:
         """COPY and merge the batch's rows as a load would (new versions only), without a ledger
         row; the staging files go under ``restore/`` in the staging prefix."""
-        staged = [
-            self._stage(batch.key, "restore", _TABLES[name], rows)
-            for name, rows in batch.rows.items()
-            if rows
-        ]
-        inserted = 0
+        staged = self._stage_batch(batch, "restore")
         try:
-            for staged_file in staged:
-                inserted += self._copy_and_merge(batch.key, staged_file)
+            inserted = self._copy_and_merge_all(batch.key, staged)
             self.con.commit()
         except BaseException:
             self.con.rollback()
             raise
         return inserted
+
+    def _stage_batch(self, batch: ObjectRows, run_id: str) -> list[_StagedFile]:
+        return [
+            self._stage(batch.key, run_id, _TABLES[name], rows)
+            for name, rows in batch.rows.items()
+            if rows
+        ]
+
+    def _copy_and_merge_all(self, bronze_key: str, staged: list[_StagedFile]) -> int:
+        return sum(self._copy_and_merge(bronze_key, staged_file) for staged_file in staged)
 
     def _stage(
         self, bronze_key: str, run_id: str, table: RawTable, rows: list[dict[str, Any]]
