@@ -50,9 +50,7 @@ with_profit as (
         positions.weight,
         positions.security_daily_return,
         positions.contribution_to_return,
-        -- The money the position gained this session (dividends reinvested).
-        coalesce(positions.previous_market_value * positions.security_daily_return, 0)
-            as profit,
+        {{ position_profit('positions') }} as profit,
         inception_values.inception_value
     from positions
     inner join securities

@@ -5,9 +5,19 @@
 
 with
 
+-- Read from the position fact rather than portfolio_contribution_by_security: that view's
+-- running totals are not needed here and cost more than everything else.
 contributions as (
 
-    select * from {{ ref('portfolio_contribution_by_security') }}
+    select
+        positions.portfolio_id,
+        positions.ticker,
+        securities.sector,
+        positions.date_day,
+        {{ position_profit('positions') }} as profit
+    from {{ ref('fact_portfolio_position_daily') }} as positions
+    inner join {{ ref('dim_security') }} as securities
+        on positions.ticker = securities.ticker
 
 ),
 
@@ -30,31 +40,70 @@ portfolios as (
 
 ),
 
+-- Months first: every longer period is a sum of whole months, so the daily rows are read once.
+-- Sums are running sums ordered by date, read at the last row: a GROUP BY adds in whatever
+-- order its threads meet the rows, and the view must give the same bits on every read.
+monthly_running as (
+
+    select
+        portfolio_id,
+        ticker,
+        sector,
+        date_day,
+        month_start,
+        sum(profit) over (
+            partition by portfolio_id, ticker, month_start
+            order by date_day
+            rows between unbounded preceding and current row
+        ) as profit,
+        min(date_day) over (partition by portfolio_id, ticker, month_start) as first_session,
+        max(date_day) over (partition by portfolio_id, ticker, month_start) as last_session
+    from (
+        select
+            *,
+            cast({{ dbt.date_trunc('month', 'date_day') }} as date) as month_start
+        from contributions
+    ) as contributions_by_month
+
+),
+
+monthly as (
+
+    select portfolio_id, ticker, sector, month_start, first_session, last_session, profit
+    from monthly_running
+    where date_day = last_session
+
+),
+
 contributions_by_period as (
 
     {% for period in calendar_periods %}
     select
         '{{ period }}' as period_type,
-        cast({{ dbt.date_trunc(period, 'date_day') }} as date) as period_start,
+        cast({{ dbt.date_trunc(period, 'month_start') }} as date) as period_start,
         portfolio_id,
         ticker,
         sector,
-        date_day,
+        month_start,
+        first_session,
+        last_session,
         profit
-    from contributions
+    from monthly
     union all
     {% endfor %}
     select
         'since_inception' as period_type,
         portfolios.inception_date as period_start,
-        contributions.portfolio_id,
-        contributions.ticker,
-        contributions.sector,
-        contributions.date_day,
-        contributions.profit
-    from contributions
+        monthly.portfolio_id,
+        monthly.ticker,
+        monthly.sector,
+        monthly.month_start,
+        monthly.first_session,
+        monthly.last_session,
+        monthly.profit
+    from monthly
     inner join portfolios
-        on contributions.portfolio_id = portfolios.portfolio_id
+        on monthly.portfolio_id = portfolios.portfolio_id
 
 ),
 
@@ -64,8 +113,8 @@ period_sessions as (
         portfolio_id,
         period_type,
         period_start,
-        min(date_day) as first_session,
-        max(date_day) as last_session
+        min(first_session) as first_session,
+        max(last_session) as last_session
     from contributions_by_period
     group by portfolio_id, period_type, period_start
 
@@ -89,17 +138,32 @@ period_values as (
 
 ),
 
-security_profit as (
+security_profit_running as (
 
     select
         portfolio_id,
         period_type,
         period_start,
         ticker,
-        min(sector) as sector,
-        sum(profit) as profit
+        sector,
+        month_start,
+        sum(profit) over (
+            partition by portfolio_id, period_type, period_start, ticker
+            order by month_start
+            rows between unbounded preceding and current row
+        ) as profit,
+        max(month_start) over (
+            partition by portfolio_id, period_type, period_start, ticker
+        ) as last_month_start
     from contributions_by_period
-    group by portfolio_id, period_type, period_start, ticker
+
+),
+
+security_profit as (
+
+    select portfolio_id, period_type, period_start, ticker, sector, profit
+    from security_profit_running
+    where month_start = last_month_start
 
 )
 
