@@ -41,37 +41,18 @@ portfolios as (
 ),
 
 -- Months first: every longer period is a sum of whole months, so the daily rows are read once.
--- Sums are running sums ordered by date, read at the last row: a GROUP BY adds in whatever
--- order its threads meet the rows, and the view must give the same bits on every read.
-monthly_running as (
+monthly as (
 
     select
         portfolio_id,
         ticker,
-        sector,
-        date_day,
-        month_start,
-        sum(profit) over (
-            partition by portfolio_id, ticker, month_start
-            order by date_day
-            rows between unbounded preceding and current row
-        ) as profit,
-        min(date_day) over (partition by portfolio_id, ticker, month_start) as first_session,
-        max(date_day) over (partition by portfolio_id, ticker, month_start) as last_session
-    from (
-        select
-            *,
-            cast({{ dbt.date_trunc('month', 'date_day') }} as date) as month_start
-        from contributions
-    ) as contributions_by_month
-
-),
-
-monthly as (
-
-    select portfolio_id, ticker, sector, month_start, first_session, last_session, profit
-    from monthly_running
-    where date_day = last_session
+        cast({{ dbt.date_trunc('month', 'date_day') }} as date) as month_start,
+        min(sector) as sector,
+        min(date_day) as first_session,
+        max(date_day) as last_session,
+        {{ exact_sum('profit') }} as profit
+    from contributions
+    group by portfolio_id, ticker, {{ dbt.date_trunc('month', 'date_day') }}
 
 ),
 
@@ -84,7 +65,6 @@ contributions_by_period as (
         portfolio_id,
         ticker,
         sector,
-        month_start,
         first_session,
         last_session,
         profit
@@ -97,7 +77,6 @@ contributions_by_period as (
         monthly.portfolio_id,
         monthly.ticker,
         monthly.sector,
-        monthly.month_start,
         monthly.first_session,
         monthly.last_session,
         monthly.profit
@@ -138,32 +117,17 @@ period_values as (
 
 ),
 
-security_profit_running as (
+security_profit as (
 
     select
         portfolio_id,
         period_type,
         period_start,
         ticker,
-        sector,
-        month_start,
-        sum(profit) over (
-            partition by portfolio_id, period_type, period_start, ticker
-            order by month_start
-            rows between unbounded preceding and current row
-        ) as profit,
-        max(month_start) over (
-            partition by portfolio_id, period_type, period_start, ticker
-        ) as last_month_start
+        min(sector) as sector,
+        {{ exact_sum('profit') }} as profit
     from contributions_by_period
-
-),
-
-security_profit as (
-
-    select portfolio_id, period_type, period_start, ticker, sector, profit
-    from security_profit_running
-    where month_start = last_month_start
+    group by portfolio_id, period_type, period_start, ticker
 
 )
 

@@ -15,44 +15,19 @@ securities as (
 
 ),
 
--- Running sums in ticker order, read at each sector's last ticker: a GROUP BY would add in
--- whatever order its threads meet the rows, and the view must give the same bits on every read.
-sector_running as (
+sector_sessions as (
 
     select
         positions.portfolio_id,
         securities.sector,
         positions.date_day,
-        positions.ticker,
-        sum(positions.weight) over (
-            partition by positions.portfolio_id, securities.sector, positions.date_day
-            order by positions.ticker
-            rows between unbounded preceding and current row
-        ) as sector_weight,
-        sum(positions.market_value) over (
-            partition by positions.portfolio_id, securities.sector, positions.date_day
-            order by positions.ticker
-            rows between unbounded preceding and current row
-        ) as sector_market_value,
-        sum(positions.contribution_to_return) over (
-            partition by positions.portfolio_id, securities.sector, positions.date_day
-            order by positions.ticker
-            rows between unbounded preceding and current row
-        ) as sector_contribution,
-        max(positions.ticker) over (
-            partition by positions.portfolio_id, securities.sector, positions.date_day
-        ) as last_ticker
+        {{ exact_sum('positions.weight') }} as sector_weight,
+        {{ exact_sum('positions.market_value') }} as sector_market_value,
+        {{ exact_sum('positions.contribution_to_return') }} as sector_contribution
     from positions
     inner join securities
         on positions.ticker = securities.ticker
-
-),
-
-sector_sessions as (
-
-    select portfolio_id, sector, date_day, sector_weight, sector_market_value, sector_contribution
-    from sector_running
-    where ticker = last_ticker
+    group by positions.portfolio_id, securities.sector, positions.date_day
 
 ),
 

@@ -118,15 +118,19 @@ priced as (
     select
         position_sessions.*,
         security_returns.close,
-        security_returns.daily_return,
-        security_returns.event_factor,
         security_returns.close is null as is_price_stale,
-        -- Numbers the runs of sessions that share the same last valid price.
-        count(security_returns.close) over (
-            partition by position_sessions.portfolio_id, position_sessions.ticker
-            order by position_sessions.date_day
-            rows between unbounded preceding and current row
-        ) as price_run
+        -- The holding is bought at t0's close, so t0's own dividend or split does not apply.
+        case
+            when position_sessions.date_day = position_sessions.inception_date
+                or security_returns.close is null
+                then cast(1 as double precision)
+            else security_returns.event_factor
+        end as applied_event_factor,
+        case
+            when position_sessions.date_day = position_sessions.inception_date then null
+            when security_returns.close is null then cast(0 as double precision)
+            else security_returns.daily_return
+        end as security_daily_return
     from position_sessions
     left join security_returns
         on position_sessions.ticker = security_returns.ticker
@@ -134,6 +138,7 @@ priced as (
 
 ),
 
+-- One window (one sort) for the three running values of a holding.
 carried as (
 
     select
@@ -143,21 +148,25 @@ carried as (
         inception_date,
         inception_shares,
         is_price_stale,
-        price_run,
-        max(close) over (partition by portfolio_id, ticker, price_run) as run_close_price,
-        max(case when close is not null then date_day end) over (
-            partition by portfolio_id, ticker, price_run
-        ) as run_price_date_day,
-        -- The holding is bought at t0's close, so t0's own dividend or split does not apply.
-        case
-            when date_day = inception_date or is_price_stale then cast(1 as double precision)
-            else event_factor
-        end as applied_event_factor,
-        case
-            when date_day = inception_date then null
-            when is_price_stale then cast(0 as double precision)
-            else daily_return
-        end as security_daily_return
+        applied_event_factor,
+        security_daily_return,
+        -- A stale session keeps the last valid close; null before the first close of the
+        -- recomputed range, where the stored state's close applies.
+        last_value(close ignore nulls) over (
+            partition by portfolio_id, ticker
+            order by date_day
+            rows between unbounded preceding and current row
+        ) as carried_close_price,
+        last_value(case when close is not null then date_day end ignore nulls) over (
+            partition by portfolio_id, ticker
+            order by date_day
+            rows between unbounded preceding and current row
+        ) as carried_price_date_day,
+        sum(ln(applied_event_factor)) over (
+            partition by portfolio_id, ticker
+            order by date_day
+            rows between unbounded preceding and current row
+        ) as cumulative_log_event_factor
     from priced
 
 ),
@@ -172,21 +181,10 @@ valued as (
         carried.is_price_stale,
         carried.applied_event_factor,
         carried.security_daily_return,
-        -- Before the first price of the recomputed range the position keeps the stored close.
-        case
-            when carried.price_run = 0 then state.close_price else carried.run_close_price
-        end as close_price,
-        case
-            when carried.price_run = 0 then state.price_date_day
-            else carried.run_price_date_day
-        end as price_date_day,
-        coalesce(state.shares, carried.inception_shares) * exp(
-            sum(ln(carried.applied_event_factor)) over (
-                partition by carried.portfolio_id, carried.ticker
-                order by carried.date_day
-                rows between unbounded preceding and current row
-            )
-        ) as shares,
+        coalesce(carried.carried_close_price, state.close_price) as close_price,
+        coalesce(carried.carried_price_date_day, state.price_date_day) as price_date_day,
+        coalesce(state.shares, carried.inception_shares)
+            * exp(carried.cumulative_log_event_factor) as shares,
         state.market_value as state_market_value,
         state.portfolio_value as state_portfolio_value
     from carried
