@@ -203,19 +203,10 @@ with_market_value as (
 
 ),
 
-with_running_value as (
+with_previous_market_value as (
 
     select
         *,
-        -- Summed in ticker order: a fixed order gives bit-identical values on every run (a
-        -- GROUP BY adds in whatever order its threads meet the rows). A running sum, whose
-        -- last row is the total: a whole-partition frame with an ORDER BY is about five
-        -- times slower on DuckDB.
-        sum(market_value) over (
-            partition by portfolio_id, date_day
-            order by ticker
-            rows between unbounded preceding and current row
-        ) as running_portfolio_value,
         coalesce(
             lag(market_value) over (partition by portfolio_id, ticker order by date_day),
             state_market_value
@@ -224,50 +215,56 @@ with_running_value as (
 
 ),
 
-with_portfolio_value as (
+-- Added exactly (exact_sum), so the value has the same bits on every run whatever order the
+-- rows reach the aggregate in; an aggregate and a join cost less than windows over every
+-- position row.
+portfolio_values as (
 
     select
-        *,
-        last_value(running_portfolio_value) over (
-            partition by portfolio_id, date_day
-            order by ticker
-            rows between unbounded preceding and unbounded following
-        ) as portfolio_value
-    from with_running_value
+        portfolio_id,
+        date_day,
+        {{ exact_sum('market_value') }} as portfolio_value,
+        -- The stored state row of every holding carries the same portfolio value.
+        min(state_portfolio_value) as state_portfolio_value
+    from with_market_value
+    group by portfolio_id, date_day
 
 ),
 
 with_previous_portfolio_value as (
 
     select
-        *,
-        -- Every holding of a portfolio has a row on every session, so the previous row of this
-        -- holding is the portfolio's previous session.
+        portfolio_id,
+        date_day,
+        portfolio_value,
         coalesce(
-            lag(portfolio_value) over (partition by portfolio_id, ticker order by date_day),
+            lag(portfolio_value) over (partition by portfolio_id order by date_day),
             state_portfolio_value
         ) as previous_portfolio_value
-    from with_portfolio_value
+    from portfolio_values
 
 )
 
 select
-    portfolio_id,
-    ticker,
-    date_day,
-    inception_date,
-    shares,
-    close_price,
-    price_date_day,
-    is_price_stale,
-    applied_event_factor,
-    market_value,
-    previous_market_value,
-    portfolio_value,
-    previous_portfolio_value,
-    market_value / portfolio_value as weight,
-    security_daily_return,
-    previous_market_value * security_daily_return / previous_portfolio_value
-        as contribution_to_return,
+    positions.portfolio_id,
+    positions.ticker,
+    positions.date_day,
+    positions.inception_date,
+    positions.shares,
+    positions.close_price,
+    positions.price_date_day,
+    positions.is_price_stale,
+    positions.applied_event_factor,
+    positions.market_value,
+    positions.previous_market_value,
+    portfolios.portfolio_value,
+    portfolios.previous_portfolio_value,
+    positions.market_value / portfolios.portfolio_value as weight,
+    positions.security_daily_return,
+    positions.previous_market_value * positions.security_daily_return
+        / portfolios.previous_portfolio_value as contribution_to_return,
     {{ observability_columns() }}
-from with_previous_portfolio_value
+from with_previous_market_value as positions
+inner join with_previous_portfolio_value as portfolios
+    on positions.portfolio_id = portfolios.portfolio_id
+    and positions.date_day = portfolios.date_day
