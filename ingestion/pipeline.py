@@ -3,9 +3,8 @@ DAG are thin shells over these functions."""
 
 from __future__ import annotations
 
-import json
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -82,8 +81,12 @@ def run_load(settings: Settings) -> LoadSummary:
         return load_new_objects(store, loader, settings.run_id)
 
 
-def run_transform(settings: Settings, dbt_args: tuple[str, ...] = ()) -> TransformResult:
-    return run_dbt(settings, "build", dbt_args)
+def run_transform(
+    settings: Settings,
+    dbt_args: tuple[str, ...] = (),
+    dbt_vars: Mapping[str, str] | None = None,
+) -> TransformResult:
+    return run_dbt(settings, "build", dbt_args, dbt_vars)
 
 
 @dataclass
@@ -119,9 +122,7 @@ def run_reprocess(
     load_summary = run_load(settings)
     with open_loader(settings) as loader:
         objects, restored = restore_price_range(open_store(settings), loader, start, end)
-    dbt_vars = {"pipeline_run_id": settings.run_id, "reprocess_from": start.isoformat()}
-    # A later --vars replaces the one transform.dbt_args passes, so it repeats the run id.
-    transform = run_transform(settings, ("--vars", json.dumps(dbt_vars)))
+    transform = run_transform(settings, dbt_vars={"reprocess_from": start.isoformat()})
     return ReprocessSummary(
         start=start,
         end=end,

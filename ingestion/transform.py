@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ingestion.settings import DBT_PROJECT_DIR, Settings
@@ -27,7 +28,13 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
     }
 
 
-def dbt_args(settings: Settings, command: str, extra: tuple[str, ...] = ()) -> list[str]:
+def dbt_args(
+    settings: Settings,
+    command: str,
+    extra: tuple[str, ...] = (),
+    dbt_vars: Mapping[str, str] | None = None,
+) -> list[str]:
+    """dbt's arguments; ``dbt_vars`` are passed with the run id (dbt keeps only one --vars)."""
     artifacts = settings.data_dir.resolve() / "dbt"
     return [
         *command.split(),  # "build", or a two-word command such as "docs generate"
@@ -36,20 +43,23 @@ def dbt_args(settings: Settings, command: str, extra: tuple[str, ...] = ()) -> l
         "--target", settings.target,
         "--target-path", str(artifacts / "target"),
         "--log-path", str(artifacts / "logs"),
-        "--vars", json.dumps({"pipeline_run_id": settings.run_id}),
+        "--vars", json.dumps({"pipeline_run_id": settings.run_id, **(dbt_vars or {})}),
         *extra,
     ]  # fmt: skip
 
 
 def run_dbt(
-    settings: Settings, command: str = "build", extra: tuple[str, ...] = ()
+    settings: Settings,
+    command: str = "build",
+    extra: tuple[str, ...] = (),
+    dbt_vars: Mapping[str, str] | None = None,
 ) -> TransformResult:
     # dbt's profile reads these through env_var(); they must be in this process's environment.
     os.environ.update(dbt_environment(settings))
     # Imported here: dbt takes about two seconds to import, which every `--help` would pay.
     from dbt.cli.main import dbtRunner
 
-    result = dbtRunner().invoke(dbt_args(settings, command, extra))
+    result = dbtRunner().invoke(dbt_args(settings, command, extra, dbt_vars))
     if result.exception is not None:
         raise TransformError(f"dbt {command} could not run: {result.exception}")
     counts: dict[str, int] = {}
