@@ -97,7 +97,7 @@ portfolio_sessions as (
         portfolio_id,
         date_day,
         min(inception_date) as inception_date,
-        -- Every row of a (portfolio, session) carries the same window-summed value.
+        -- Every row of a (portfolio, session) carries the same portfolio value.
         min(portfolio_value) as portfolio_value,
         min(previous_portfolio_value) as previous_portfolio_value,
         count(*) as position_count,
