@@ -1,4 +1,4 @@
-{{ config(materialized='view', tags=['recompute_chain']) }}
+{{ config(materialized='table', tags=['recompute_chain']) }}
 
 {#- One row per portfolio whose rows this build must delete and recompute (docs:
     incremental_recompute):

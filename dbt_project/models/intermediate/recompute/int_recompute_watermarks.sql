@@ -1,4 +1,4 @@
-{{ config(materialized='view', tags=['recompute_chain']) }}
+{{ config(materialized='table', tags=['recompute_chain']) }}
 
 {#- One row: where the last complete build stopped (the newest raw row it consumed and the last
     session it valued) and how far raw goes now. The on-run-end hook records loaded_through

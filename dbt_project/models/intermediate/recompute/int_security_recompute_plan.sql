@@ -1,4 +1,4 @@
-{{ config(materialized='view', tags=['recompute_chain']) }}
+{{ config(materialized='table', tags=['recompute_chain']) }}
 
 {#- One row per ticker whose current prices changed since the last complete build: a new
     session, a vendor correction, a new or corrected dividend or split (only raw fields count;
