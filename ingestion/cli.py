@@ -157,12 +157,19 @@ def load_command(settings: Settings) -> None:
 
 
 @main.command("transform", context_settings={"ignore_unknown_options": True})
+@click.option(
+    "--test-all-rows",
+    is_flag=True,
+    help="Data tests check whole tables, not only the sessions this build changed "
+    "(for a weekly or post-migration check; slower on long histories).",
+)
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
-def transform_command(settings: Settings, dbt_args: tuple[str, ...]) -> None:
+def transform_command(settings: Settings, test_all_rows: bool, dbt_args: tuple[str, ...]) -> None:
     """Run `dbt build` on the configured target; extra arguments go to dbt (e.g. --select marts)."""
+    dbt_vars = {"data_tests_scope": "all"} if test_all_rows else None
     with _errors_as_messages():
-        result = pipeline.run_transform(settings, dbt_args)
+        result = pipeline.run_transform(settings, dbt_args, dbt_vars)
     _print_transform(result)
     if not result.success:
         raise PartialFailure("dbt build reported failures; see the output above")

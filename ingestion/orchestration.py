@@ -237,6 +237,9 @@ def dbt_vars() -> dict[str, str]:
         "pipeline_run_id": "{{ pipeline_run_id(run_id, ti.try_number) }}",
         "session_date": "{{ " + partition + "['last_session'] }}",
         "session_start_date": "{{ " + partition + "['first_session'] }}",
+        # Each test task runs after its model's task and before record_gold_build, while the
+        # run's recompute plans are current (dbt docs: data_tests_scope).
+        "data_tests_scope": "changed",
     }
 
 

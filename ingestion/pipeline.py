@@ -86,7 +86,9 @@ def run_transform(
     dbt_args: tuple[str, ...] = (),
     dbt_vars: Mapping[str, str] | None = None,
 ) -> TransformResult:
-    return run_dbt(settings, "build", dbt_args, dbt_vars)
+    """``dbt build``. Its data tests check the sessions the build could have changed (dbt docs:
+    data_tests_scope) unless ``dbt_vars`` sets ``data_tests_scope`` to ``all``."""
+    return run_dbt(settings, "build", dbt_args, {"data_tests_scope": "changed", **(dbt_vars or {})})
 
 
 @dataclass

@@ -8,6 +8,7 @@ equal a full refresh built from the same bronze objects in a separate warehouse.
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import secrets
 import shutil
@@ -24,6 +25,7 @@ import pytest
 from ingestion import pipeline
 from ingestion.sample_market import SampleMarket, SampleTiingoServer
 from ingestion.settings import Settings, new_run_id
+from ingestion.transform import run_dbt
 
 SEED = 20241122
 # Data tests and unit tests run in the rest of the suite; here only the models are built.
@@ -280,3 +282,48 @@ def test_reprocess_restores_raw_from_bronze_without_the_vendor(scenario: Scenari
     assert not problems, "\n\n".join(problems)
     again = pipeline.run_reprocess(replace(offline, run_id=new_run_id()), start, end)
     assert again.raw_rows_restored == 0
+
+
+def test_data_tests_of_a_daily_run_check_the_sessions_it_changed(scenario: Scenario) -> None:
+    scenario.run_day()
+    scenario.server.advance_to(scenario.next_session())
+    scenario.run_day()
+    settings, warehouse = scenario.fresh_settings(), scenario.settings.duckdb_path
+    with duckdb.connect(str(warehouse)) as con:
+        first, last = con.execute(
+            "select min(date_day), max(date_day) from gold.fact_portfolio_position_daily"
+        ).fetchone()
+
+    def duplicate_a_position(session: date) -> None:
+        with duckdb.connect(str(warehouse)) as con:
+            con.execute(
+                "insert into gold.fact_portfolio_position_daily "
+                "select * from gold.fact_portfolio_position_daily where date_day = ? limit 1",
+                [session],
+            )
+
+    def test_positions(scope: str) -> dict[str, str]:
+        """Status and compiled SQL of the primary-key test of the position fact."""
+        run_dbt(
+            settings,
+            "test",
+            ("--select", "fact_portfolio_position_daily"),
+            {"data_tests_scope": scope},
+        )
+        results = json.loads((settings.data_dir / "dbt/target/run_results.json").read_text())
+        key_test = next(
+            r for r in results["results"] if "unique_combination_of_columns" in r["unique_id"]
+        )
+        return {"status": key_test["status"], "sql": key_test["compiled_code"]}
+
+    # The last run recomputed one session; an old duplicate is outside it.
+    duplicate_a_position(first)
+    changed = test_positions("changed")
+    assert changed["status"] == "pass"
+    assert f"date_day >= cast('{last.isoformat()}' as date)" in changed["sql"]
+    whole = test_positions("all")
+    assert whole["status"] == "fail"
+    assert "cast(" not in whole["sql"]
+    # A duplicate in the session the run recomputed is caught with the changed scope too.
+    duplicate_a_position(last)
+    assert test_positions("changed")["status"] == "fail"

@@ -12,6 +12,7 @@ periods as (
         sum(contribution_to_return) as total_contribution,
         min(portfolio_period_return) as portfolio_period_return
     from {{ ref('portfolio_contribution_by_security_period') }}
+    where {{ changed_rows_filter('portfolio_plan', 'period_end') }}
     group by portfolio_id, period_type, period_start, period_end
 
 )

@@ -1,6 +1,14 @@
 -- Contract definition 4: the portfolio's value is the sum of its positions' market values
 -- (relative tolerance 1e-9), and every performance row has positions.
+{%- set changed_sessions = changed_rows_filter('portfolio_plan') %}
 with
+
+performance as (
+
+    select * from {{ ref('fact_portfolio_performance_daily') }}
+    where {{ changed_sessions }}
+
+),
 
 positions as (
 
@@ -9,6 +17,7 @@ positions as (
         date_day,
         sum(market_value) as total_market_value
     from {{ ref('fact_portfolio_position_daily') }}
+    where {{ changed_sessions }}
     group by portfolio_id, date_day
 
 )
@@ -18,7 +27,7 @@ select
     performance.date_day,
     performance.portfolio_value,
     positions.total_market_value
-from {{ ref('fact_portfolio_performance_daily') }} as performance
+from performance
 full outer join positions
     on performance.portfolio_id = positions.portfolio_id
     and performance.date_day = positions.date_day

@@ -83,12 +83,13 @@ def test_every_warehouse_writer_takes_the_one_duckdb_slot(dag) -> None:  # type:
     assert {task.pool for task in writers} == {"equity_duckdb"}
 
 
-def test_dbt_receives_the_run_id_and_partition_as_vars(dag) -> None:  # type: ignore[no-untyped-def]
+def test_dbt_receives_the_run_id_partition_and_test_scope_as_vars(dag) -> None:  # type: ignore[no-untyped-def]
     task = dag.task_dict["dbt.fact_portfolio_performance_daily_model_build"]
     assert task.vars == {
         "pipeline_run_id": "{{ pipeline_run_id(run_id, ti.try_number) }}",
         "session_date": "{{ ti.xcom_pull(task_ids='check_session')['last_session'] }}",
         "session_start_date": "{{ ti.xcom_pull(task_ids='check_session')['first_session'] }}",
+        "data_tests_scope": "changed",
     }
 
 
