@@ -90,8 +90,14 @@ def _generic_tests(manifest: dict) -> list[dict]:
     )
 
 
+def _is_star_schema(model: dict) -> bool:
+    # The frozen v1 contract is the dim_ and fact_ tables; the other gold models are analyst
+    # views and tables built on them.
+    return model["schema"] == "gold" and model["name"].startswith(("dim_", "fact_"))
+
+
 def star_schema_tables(manifest: dict) -> list[Table]:
-    """The gold tables (not views), with their natural keys, foreign keys and grain.
+    """The star schema's tables, with their natural keys, foreign keys and grain.
 
     Keys come from the primary-key tests (``unique`` on one column, or
     ``unique_combination_of_columns``), foreign keys from ``relationships`` tests, and the grain
@@ -106,7 +112,7 @@ def star_schema_tables(manifest: dict) -> list[Table]:
             or n.get("meta", {}).get("grain", ""),
         )
         for n in _own_models(manifest)
-        if n["schema"] == "gold" and n["config"]["materialized"] != "view"
+        if _is_star_schema(n)
     }
     for test in _generic_tests(manifest):
         table = tables.get(test["attached_node"])
@@ -234,11 +240,11 @@ def architecture_dot(manifest: dict) -> str:
         )
         return [f"{m['name']} ({m['config']['materialized']})" for m in in_schema]
 
-    gold_views = [
-        m["name"] for m in models if m["schema"] == "gold" and m["config"]["materialized"] == "view"
-    ]
-    gold_tables = [
-        m["name"] for m in models if m["schema"] == "gold" and m["name"] not in gold_views
+    gold_tables = [m["name"] for m in models if _is_star_schema(m)]
+    analyst_models = [
+        f"{m['name']} ({m['config']['materialized']})"
+        for m in models
+        if m["schema"] == "gold" and not _is_star_schema(m)
     ]
     exposures = sorted(
         f"{e['label'] or e['name']} ({e['type']})"
@@ -300,7 +306,7 @@ def architecture_dot(manifest: dict) -> str:
             gold_tables,
             "#d5e8d4",
         ),
-        _box("gold_views", "gold: analyst views", gold_views, "#d5e8d4"),
+        _box("gold_views", "gold: analyst views and tables", analyst_models, "#d5e8d4"),
         "}",
         _box(
             "consumers",

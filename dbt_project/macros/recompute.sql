@@ -64,11 +64,16 @@
 {#- Pre-hook of the incremental models: deletes the rows the plan recomputes, including rows
     that will not come back (a holding removed, a price rejected after a correction), so the
     model can append the recomputed rows. Nothing to delete on a full refresh. -#}
-{% macro delete_planned_rows(plan_model, key) -%}
+{% macro delete_planned_rows(plan_model, key, session_column='date_day', period=none) -%}
     {%- if is_incremental() -%}
+    {%- set recompute_from = 'plan.recompute_from' if period is none
+        else 'cast(' ~ dbt.date_trunc(period, 'plan.recompute_from') ~ ' as date)' -%}
     delete from {{ this }}
     using {{ ref(plan_model) }} as plan
     where {{ this.identifier }}.{{ key }} = plan.{{ key }}
-        and (plan.is_full_rebuild or {{ this.identifier }}.date_day >= plan.recompute_from)
+        and (
+            plan.is_full_rebuild
+            or {{ this.identifier }}.{{ session_column }} >= {{ recompute_from }}
+        )
     {%- endif -%}
 {%- endmacro %}
