@@ -86,9 +86,16 @@ def run_transform(
     dbt_args: tuple[str, ...] = (),
     dbt_vars: Mapping[str, str] | None = None,
 ) -> TransformResult:
-    """``dbt build``. Its data tests check the sessions the build could have changed (dbt docs:
-    data_tests_scope) unless ``dbt_vars`` sets ``data_tests_scope`` to ``all``."""
-    return run_dbt(settings, "build", dbt_args, {"data_tests_scope": "changed", **(dbt_vars or {})})
+    """``dbt build`` without the unit tests, which dbt recommends running in development and CI
+    only (their inputs are fixed; ``make test`` runs them). The data tests check the sessions the
+    build could have changed (dbt docs: data_tests_scope) unless ``dbt_vars`` sets
+    ``data_tests_scope`` to ``all``."""
+    return run_dbt(
+        settings,
+        "build",
+        ("--exclude-resource-type", "unit_test", *dbt_args),
+        {"data_tests_scope": "changed", **(dbt_vars or {})},
+    )
 
 
 @dataclass

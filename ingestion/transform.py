@@ -9,6 +9,10 @@ from dataclasses import dataclass
 
 from ingestion.settings import DBT_PROJECT_DIR, Settings
 
+# The run id stamped on dbt's rows (macro pipeline_run_id). An environment variable rather than a
+# dbt var: a var that changes on every run makes dbt re-parse the whole project each time.
+RUN_ID_VARIABLE = "EQUITY_PIPELINE_RUN_ID"
+
 
 class TransformError(RuntimeError):
     """dbt could not run, or some models or tests failed."""
@@ -34,7 +38,7 @@ def dbt_args(
     extra: tuple[str, ...] = (),
     dbt_vars: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """dbt's arguments; ``dbt_vars`` are passed with the run id (dbt keeps only one --vars)."""
+    """dbt's arguments; the run id goes through the environment (see ``run_dbt``)."""
     artifacts = settings.data_dir.resolve() / "dbt"
     return [
         *command.split(),  # "build", or a two-word command such as "docs generate"
@@ -43,7 +47,7 @@ def dbt_args(
         "--target", settings.target,
         "--target-path", str(artifacts / "target"),
         "--log-path", str(artifacts / "logs"),
-        "--vars", json.dumps({"pipeline_run_id": settings.run_id, **(dbt_vars or {})}),
+        *(["--vars", json.dumps(dict(dbt_vars))] if dbt_vars else []),
         *extra,
     ]  # fmt: skip
 
@@ -56,6 +60,7 @@ def run_dbt(
 ) -> TransformResult:
     # dbt's profile reads these through env_var(); they must be in this process's environment.
     os.environ.update(dbt_environment(settings))
+    os.environ[RUN_ID_VARIABLE] = settings.run_id
     # Imported here: dbt takes about two seconds to import, which every `--help` would pay.
     from dbt.cli.main import dbtRunner
 

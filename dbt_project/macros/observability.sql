@@ -1,7 +1,11 @@
-{#- The run that produced a row: the pipeline's run id (var pipeline_run_id) when the
-    orchestrator passes one, otherwise dbt's invocation_id. -#}
+{#- The run that produced a row: the var pipeline_run_id (the Airflow DAG passes it), else the
+    environment variable EQUITY_PIPELINE_RUN_ID (the pipeline sets it), else dbt's
+    invocation_id. The environment is read only while executing: dbt re-parses every file that
+    read an environment variable whose value changed, so a new id read at parse time would
+    re-parse the whole project on every run. -#}
 {% macro pipeline_run_id() -%}
-    {{ return(var('pipeline_run_id') or invocation_id) }}
+    {%- set from_environment = env_var('EQUITY_PIPELINE_RUN_ID', '') if execute else '' -%}
+    {{ return(var('pipeline_run_id') or from_environment or invocation_id) }}
 {%- endmacro %}
 
 {#- run_id and processed_at for every silver, gold and audit row (docs: observability_columns).
