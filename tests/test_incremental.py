@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 
 from ingestion import pipeline
+from ingestion.redshift_check import check_sql
 from ingestion.sample_market import SampleMarket, SampleTiingoServer
 from ingestion.settings import Settings, new_run_id
 from ingestion.transform import run_dbt
@@ -321,6 +322,7 @@ def test_data_tests_of_a_daily_run_check_the_sessions_it_changed(scenario: Scena
     changed = test_positions("changed")
     assert changed["status"] == "pass"
     assert f"date_day >= cast('{last.isoformat()}' as date)" in changed["sql"]
+    assert check_sql(changed["sql"]) == []  # the bound is portable to Redshift
     whole = test_positions("all")
     assert whole["status"] == "fail"
     assert "cast(" not in whole["sql"]
