@@ -52,19 +52,18 @@
 
 {% macro changed_rows_condition(scope, session_column) -%}
     {%- if not execute -%}{%- do return('1 = 1') -%}{%- endif -%}
+    {%- set rebuilt_tickers = [] -%}
     {%- if scope == 'raw_prices' -%}
         {%- set bounds = run_query(raw_prices_changed_from_sql()) -%}
         {%- set first_session = bounds.columns[0].values()[0] -%}
         {%- set has_build = bounds.columns[1].values()[0] -%}
         {%- if not has_build -%}{%- do return('1 = 1') -%}{%- endif -%}
-        {%- set rebuilt_tickers = [] -%}
     {%- elif scope in ('security_plan', 'portfolio_plan') -%}
         {%- set plan = model_relation(
             'int_security_recompute_plan' if scope == 'security_plan' else 'int_portfolio_recompute_plan') -%}
         {%- set first_session = run_query(
             'select min(recompute_from) from ' ~ plan ~ ' where recompute_from is not null'
         ).columns[0].values()[0] -%}
-        {%- set rebuilt_tickers = [] -%}
         {%- if scope == 'security_plan' -%}
             {%- set rebuilt_tickers = run_query(
                 'select ticker from ' ~ plan ~ ' where is_full_rebuild order by ticker'
