@@ -303,7 +303,7 @@ def test_data_tests_of_a_daily_run_check_the_sessions_it_changed(scenario: Scena
                 [session],
             )
 
-    def test_positions(scope: str) -> dict[str, str]:
+    def run_key_test(scope: str) -> dict[str, str]:
         """Status and compiled SQL of the primary-key test of the position fact."""
         run_dbt(
             settings,
@@ -319,13 +319,13 @@ def test_data_tests_of_a_daily_run_check_the_sessions_it_changed(scenario: Scena
 
     # The last run recomputed one session; an old duplicate is outside it.
     duplicate_a_position(first)
-    changed = test_positions("changed")
+    changed = run_key_test("changed")
     assert changed["status"] == "pass"
     assert f"date_day >= cast('{last.isoformat()}' as date)" in changed["sql"]
     assert check_sql(changed["sql"]) == []  # the bound is portable to Redshift
-    whole = test_positions("all")
+    whole = run_key_test("all")
     assert whole["status"] == "fail"
     assert "cast(" not in whole["sql"]
     # A duplicate in the session the run recomputed is caught with the changed scope too.
     duplicate_a_position(last)
-    assert test_positions("changed")["status"] == "fail"
+    assert run_key_test("changed")["status"] == "fail"
