@@ -77,3 +77,25 @@
         )
     {%- endif -%}
 {%- endmacro %}
+
+{#- Pre-hook of portfolio_contribution_by_security_period: a planned portfolio's calendar
+    periods (month, quarter, year) that hold its recompute_from or start after it, and its
+    since-inception rows, which every recomputed session changes. -#}
+{% macro delete_planned_periods(plan_model) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }}
+    using {{ ref(plan_model) }} as plan
+    where {{ this.identifier }}.portfolio_id = plan.portfolio_id
+        and (
+            plan.is_full_rebuild
+            or {{ this.identifier }}.period_type = 'since_inception'
+            {%- for period in ['month', 'quarter', 'year'] %}
+            or (
+                {{ this.identifier }}.period_type = '{{ period }}'
+                and {{ this.identifier }}.period_start
+                    >= cast({{ dbt.date_trunc(period, 'plan.recompute_from') }} as date)
+            )
+            {%- endfor %}
+        )
+    {%- endif -%}
+{%- endmacro %}

@@ -1,11 +1,22 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook=["{{ delete_planned_periods('int_portfolio_recompute_plan') }}"],
+        tags=['recompute_chain']
+    )
+}}
+
 {#- Each security's contribution to its portfolio's return over calendar months, quarters,
     years and since inception; the contributions of a period add up to the portfolio's return
     over that period (docs: contribution_to_return_periods). Built from the incremental
-    monthly sums (int_position_profit_monthly), so it never re-reads daily positions; a table
-    rebuilt on every run (about 1 s at benchmark scale), so its tests and readers do not
-    repeat the roll-up (about 0.3 s a read as a view). -#}
-{{ config(materialized='table') }}
-{%- set calendar_periods = ['month', 'quarter', 'year'] -%}
+    monthly sums (int_position_profit_monthly), so it never re-reads daily positions.
+    Incrementally, a planned portfolio's periods that hold or follow its recompute_from, and
+    its since-inception rows, are deleted and summed again from the monthly rows; the rest
+    of its history is left as it was. -#}
+-- depends_on: {{ ref('int_portfolio_recompute_plan') }}
+{% set calendar_periods = ['month', 'quarter', 'year'] -%}
 
 with
 
@@ -39,9 +50,16 @@ monthly as (
         monthly.first_session,
         monthly.last_session,
         monthly.profit
+        {%- if is_incremental() %},
+        plan.recompute_from
+        {%- endif %}
     from {{ ref('int_position_profit_monthly') }} as monthly
     inner join {{ ref('dim_security') }} as securities
         on monthly.ticker = securities.ticker
+    {%- if is_incremental() %}
+    inner join {{ ref('int_portfolio_recompute_plan') }} as plan
+        on monthly.portfolio_id = plan.portfolio_id
+    {%- endif %}
 
 ),
 
@@ -58,6 +76,10 @@ contributions_by_period as (
         last_session,
         profit
     from monthly
+    {%- if is_incremental() %}
+    -- The periods that hold recompute_from or start after it; earlier ones are unchanged.
+    where month_start >= cast({{ dbt.date_trunc(period, 'recompute_from') }} as date)
+    {%- endif %}
     union all
     {% endfor %}
     select
@@ -129,7 +151,8 @@ select
     period_values.last_session as period_end,
     security_profit.profit,
     security_profit.profit / period_values.start_value as contribution_to_return,
-    period_values.end_value / period_values.start_value - 1 as portfolio_period_return
+    period_values.end_value / period_values.start_value - 1 as portfolio_period_return,
+    {{ observability_columns() }}
 from security_profit
 inner join period_values
     on security_profit.portfolio_id = period_values.portfolio_id
