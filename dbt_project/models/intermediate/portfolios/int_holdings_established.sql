@@ -29,16 +29,23 @@ unknown_tickers as (
 
 ),
 
+-- Per distinct requested date rather than per holding: the range join then pairs a handful of
+-- dates, not every holding, with every later session.
+requested_dates as (
+
+    select distinct requested_inception_date from holdings
+
+),
+
 inception_sessions as (
 
     select
-        holdings.portfolio_id,
-        holdings.ticker,
+        requested_dates.requested_inception_date,
         min(sessions.date_day) as inception_date
-    from holdings
+    from requested_dates
     inner join sessions
-        on sessions.date_day >= holdings.requested_inception_date
-    group by holdings.portfolio_id, holdings.ticker
+        on sessions.date_day >= requested_dates.requested_inception_date
+    group by requested_dates.requested_inception_date
 
 ),
 
@@ -67,8 +74,7 @@ established as (
         holdings.fetched_at
     from holdings
     left join inception_sessions
-        on holdings.portfolio_id = inception_sessions.portfolio_id
-        and holdings.ticker = inception_sessions.ticker
+        on holdings.requested_inception_date = inception_sessions.requested_inception_date
     left join security_prices
         on holdings.ticker = security_prices.ticker
         and inception_sessions.inception_date = security_prices.date_day
