@@ -1,5 +1,19 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook=["{{ delete_changed_rejects() }}"],
+        tags=['recompute_chain']
+    )
+}}
+
 {#- Every holding and price that could not be used, with the reason; none of them reaches gold
-    (docs: rejected_records). -#}
+    (docs: rejected_records). Incrementally, the holdings' rows (a few thousand) are rebuilt
+    every run, and the prices' rows only for the dates of raw rows loaded since the last
+    complete build: only a new version of a bar can change its rejects. The date bound is a
+    literal, so it reaches below the staging views' version ranking. -#}
+{%- set changed_prices = changed_price_rejects_condition() %}
 with
 
 holdings_rejected_at_ingestion as (
@@ -46,6 +60,7 @@ invalid_prices as (
         fetched_at
     from {{ ref('int_prices_validated') }}
     where reject_reason is not null
+        and {{ changed_prices }}
 
 ),
 
@@ -63,6 +78,7 @@ conflicting_price_versions as (
         fetched_at
     from {{ ref('stg_tiingo__daily_price_superseded') }}
     where has_conflicting_raw_values
+        and {{ changed_prices }}
 
 ),
 
