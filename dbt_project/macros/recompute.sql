@@ -126,3 +126,41 @@
         or (record_type = 'price' and {{ changed_price_rejects_condition() }})
     {%- endif -%}
 {%- endmacro %}
+
+{#- int_security_returns: a literal condition on (ticker, date_day) covering every price an
+    incremental build reads: the whole history of the tickers rebuilt whole (a dividend or
+    split, or nothing stored yet), and the others from the earliest of their last stored
+    sessions before recompute_from. The model's join to the plan picks the exact rows; this
+    only lets the warehouse skip the rest below the staging views' version ranking, which a
+    join cannot reach. Looked up when the model is compiled, before its pre-hook runs. -#}
+{% macro security_prices_read_condition() -%}
+    {%- if not (execute and is_incremental()) -%}{%- do return('1 = 1') -%}{%- endif -%}
+    {%- if not flags.INTROSPECT -%}
+        {%- do return("(date_day >= cast('1970-01-01' as date) or ticker in ('SPY'))") -%}
+    {%- endif -%}
+    {%- set reads = run_query(
+        'select plan.ticker, plan.is_full_rebuild, max(stored.date_day) as last_stored_date'
+        ~ ' from ' ~ ref('int_security_recompute_plan') ~ ' as plan'
+        ~ ' left join ' ~ this ~ ' as stored'
+        ~ ' on stored.ticker = plan.ticker and stored.date_day < plan.recompute_from'
+        ~ ' group by plan.ticker, plan.is_full_rebuild'
+        ~ ' order by plan.ticker') -%}
+    {%- set whole_history = [] -%}
+    {%- set bounds = [] -%}
+    {%- for row in reads.rows -%}
+        {%- if row['is_full_rebuild'] or row['last_stored_date'] is none -%}
+            {%- do whole_history.append("'" ~ row['ticker'] | replace("'", "''") ~ "'") -%}
+        {%- else -%}
+            {%- do bounds.append(row['last_stored_date']) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set conditions = [] -%}
+    {%- if bounds | length > 0 -%}
+        {%- do conditions.append("date_day >= cast('" ~ (bounds | min) ~ "' as date)") -%}
+    {%- endif -%}
+    {%- if whole_history | length > 0 -%}
+        {%- do conditions.append('ticker in (' ~ whole_history | join(', ') ~ ')') -%}
+    {%- endif -%}
+    {#- An empty plan reads nothing. -#}
+    {%- do return('(' ~ (conditions | join(' or ') or '1 = 0') ~ ')') -%}
+{%- endmacro %}

@@ -20,6 +20,7 @@ valid_prices as (
 
     select * from {{ ref('int_prices_validated') }}
     where reject_reason is null
+        and {{ security_prices_read_condition() }}
 
 ),
 
