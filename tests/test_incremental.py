@@ -255,6 +255,28 @@ def test_random_increments_corrections_and_reprocessing_equal_a_full_refresh(
     assert portfolios == 3 and betas > 0
 
 
+def test_a_sector_changed_in_the_security_master_reaches_the_period_contributions(
+    scenario: Scenario,
+) -> None:
+    """The period table stores each security's sector; a reclassification changes no price or
+    holding, so the recompute plans miss it and the model checks the stored sectors itself."""
+    scenario.run_day()
+    table = "gold.portfolio_contribution_by_security_period"
+    current = read_table(scenario.settings.duckdb_path, table)
+    # As if the previous build had stored AAPL under the sector it had before a reclassification.
+    with duckdb.connect(str(scenario.settings.duckdb_path)) as con:
+        stale = con.execute(
+            f"update {table} set sector = 'Consumer Staples' where ticker = 'AAPL'"
+        ).fetchone()[0]
+    assert stale > 0
+
+    scenario.run_day()  # nothing new to load: the recompute plans are empty
+
+    rebuilt = read_table(scenario.settings.duckdb_path, table)
+    assert table_differences(current, rebuilt, COMPARED_TABLES[table]) == []
+    assert set(rebuilt.loc[rebuilt["ticker"] == "AAPL", "sector"]) == {"Information Technology"}
+
+
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

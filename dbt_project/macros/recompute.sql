@@ -100,6 +100,23 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- Second pre-hook of portfolio_contribution_by_security_period: its rows carry each security's
+    sector from dim_security, which the recompute plans do not watch (a reclassification in the
+    security master changes no price or holding). A portfolio with a row whose sector is no
+    longer dim_security's is deleted whole, and the model sums it again. -#}
+{% macro delete_portfolios_with_changed_sectors() -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }}
+    where portfolio_id in (
+        select stored.portfolio_id
+        from {{ this }} as stored
+        inner join {{ ref('dim_security') }} as securities
+            on stored.ticker = securities.ticker
+        where stored.sector <> securities.sector
+    )
+    {%- endif -%}
+{%- endmacro %}
+
 {#- rejected_records: the condition on date_day of the price rejects a build recomputes. Only a
     new version of a bar changes its rejects, so: the dates from the earliest among raw price
     rows loaded since the last complete build, and bars without a date; every row on a full

@@ -3,7 +3,10 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='append_new_columns',
-        pre_hook=["{{ delete_planned_periods('int_portfolio_recompute_plan') }}"],
+        pre_hook=[
+        "{{ delete_planned_periods('int_portfolio_recompute_plan') }}",
+        "{{ delete_portfolios_with_changed_sectors() }}"
+    ],
         tags=['recompute_chain']
     )
 }}
@@ -14,7 +17,8 @@
     monthly sums (int_position_profit_monthly), so it never re-reads daily positions.
     Incrementally, a planned portfolio's periods that hold or follow its recompute_from, and
     its since-inception rows, are deleted and summed again from the monthly rows; the rest
-    of its history is left as it was. -#}
+    of its history is left as it was. A portfolio left without stored rows (new, rebuilt
+    whole, or holding a security whose sector changed in dim_security) is summed whole. -#}
 -- depends_on: {{ ref('int_portfolio_recompute_plan') }}
 {% set calendar_periods = ['month', 'quarter', 'year'] -%}
 
@@ -39,6 +43,32 @@ portfolios as (
 
 ),
 
+{% if is_incremental() %}
+-- The pre-hooks have run: a portfolio without stored rows is summed from its first month
+-- (recompute_from null), a planned one from the period holding its recompute_from.
+stored_portfolios as (
+
+    select distinct portfolio_id from {{ this }}
+
+),
+
+recompute as (
+
+    select
+        portfolios.portfolio_id,
+        case when stored_portfolios.portfolio_id is not null then plan.recompute_from end
+            as recompute_from
+    from portfolios
+    left join {{ ref('int_portfolio_recompute_plan') }} as plan
+        on portfolios.portfolio_id = plan.portfolio_id
+    left join stored_portfolios
+        on portfolios.portfolio_id = stored_portfolios.portfolio_id
+    where plan.portfolio_id is not null
+        or stored_portfolios.portfolio_id is null
+
+),
+{% endif %}
+
 -- Every period is a sum of whole months, exact decimals.
 monthly as (
 
@@ -51,14 +81,14 @@ monthly as (
         monthly.last_session,
         monthly.profit
         {%- if is_incremental() %},
-        plan.recompute_from
+        recompute.recompute_from
         {%- endif %}
     from {{ ref('int_position_profit_monthly') }} as monthly
     inner join {{ ref('dim_security') }} as securities
         on monthly.ticker = securities.ticker
     {%- if is_incremental() %}
-    inner join {{ ref('int_portfolio_recompute_plan') }} as plan
-        on monthly.portfolio_id = plan.portfolio_id
+    inner join recompute
+        on monthly.portfolio_id = recompute.portfolio_id
     {%- endif %}
 
 ),
@@ -78,7 +108,8 @@ contributions_by_period as (
     from monthly
     {%- if is_incremental() %}
     -- The periods that hold recompute_from or start after it; earlier ones are unchanged.
-    where month_start >= cast({{ dbt.date_trunc(period, 'recompute_from') }} as date)
+    where recompute_from is null
+        or month_start >= cast({{ dbt.date_trunc(period, 'recompute_from') }} as date)
     {%- endif %}
     union all
     {% endfor %}
