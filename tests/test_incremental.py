@@ -255,26 +255,39 @@ def test_random_increments_corrections_and_reprocessing_equal_a_full_refresh(
     assert portfolios == 3 and betas > 0
 
 
-def test_a_sector_changed_in_the_security_master_reaches_the_period_contributions(
+def test_a_sector_changed_in_the_security_master_reaches_the_sector_tables(
     scenario: Scenario,
 ) -> None:
-    """The period table stores each security's sector; a reclassification changes no price or
-    holding, so the recompute plans miss it and the model checks the stored sectors itself."""
+    """The period and sector-performance tables store rows by each security's sector; a
+    reclassification changes no price or holding, so the recompute plans miss it and each
+    model checks its stored sectors itself."""
     scenario.run_day()
-    table = "gold.portfolio_contribution_by_security_period"
-    current = read_table(scenario.settings.duckdb_path, table)
-    # As if the previous build had stored AAPL under the sector it had before a reclassification.
-    with duckdb.connect(str(scenario.settings.duckdb_path)) as con:
-        stale = con.execute(
-            f"update {table} set sector = 'Consumer Staples' where ticker = 'AAPL'"
-        ).fetchone()[0]
-    assert stale > 0
+    warehouse = scenario.settings.duckdb_path
+    tables = [
+        "gold.portfolio_contribution_by_security_period",
+        "gold.portfolio_sector_performance_daily",
+    ]
+    current = {table: read_table(warehouse, table) for table in tables}
+    # As if the previous build had stored P1's IT holdings under a sector since renamed.
+    with duckdb.connect(str(warehouse)) as con:
+        stale = [
+            con.execute(
+                f"update {tables[0]} set sector = 'Old sector' "
+                "where portfolio_id = 'P1' and sector = 'Information Technology'"
+            ).fetchone()[0],
+            con.execute(
+                f"update {tables[1]} set sector = 'Old sector' "
+                "where portfolio_id = 'P1' and sector = 'Information Technology'"
+            ).fetchone()[0],
+        ]
+    assert min(stale) > 0
 
     scenario.run_day()  # nothing new to load: the recompute plans are empty
 
-    rebuilt = read_table(scenario.settings.duckdb_path, table)
-    assert table_differences(current, rebuilt, COMPARED_TABLES[table]) == []
-    assert set(rebuilt.loc[rebuilt["ticker"] == "AAPL", "sector"]) == {"Information Technology"}
+    for table in tables:
+        rebuilt = read_table(warehouse, table)
+        assert table_differences(current[table], rebuilt, COMPARED_TABLES[table]) == [], table
+        assert "Old sector" not in set(rebuilt["sector"]), table
 
 
 def closed_port() -> int:

@@ -117,6 +117,48 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- Second pre-hook of portfolio_sector_performance_daily: its rows are grouped by the sector
+    dim_security gives each security, which the recompute plans do not watch. At each
+    portfolio's last stored session (after the first pre-hook), the stored market value of
+    every sector must equal the exact sum of that session's positions under today's sectors;
+    a portfolio where one differs is deleted whole, and the model computes it again. -#}
+{% macro delete_portfolios_with_changed_sector_sums() -%}
+    {%- if is_incremental() -%}
+    {%- set last_stored -%}
+        (select portfolio_id, max(date_day) as date_day from {{ this }} group by portfolio_id)
+    {%- endset -%}
+    delete from {{ this }}
+    where portfolio_id in (
+        select coalesce(stored.portfolio_id, current_sums.portfolio_id)
+        from (
+            select stored.portfolio_id, stored.sector, stored.sector_market_value
+            from {{ this }} as stored
+            inner join {{ last_stored }} as last_stored
+                on stored.portfolio_id = last_stored.portfolio_id
+                and stored.date_day = last_stored.date_day
+        ) as stored
+        full outer join (
+            select
+                positions.portfolio_id,
+                securities.sector,
+                {{ exact_sum('positions.market_value') }} as sector_market_value
+            from {{ ref('fact_portfolio_position_daily') }} as positions
+            inner join {{ last_stored }} as last_stored
+                on positions.portfolio_id = last_stored.portfolio_id
+                and positions.date_day = last_stored.date_day
+            inner join {{ ref('dim_security') }} as securities
+                on positions.ticker = securities.ticker
+            group by positions.portfolio_id, securities.sector
+        ) as current_sums
+            on stored.portfolio_id = current_sums.portfolio_id
+            and stored.sector = current_sums.sector
+        where stored.portfolio_id is null
+            or current_sums.portfolio_id is null
+            or stored.sector_market_value <> current_sums.sector_market_value
+    )
+    {%- endif -%}
+{%- endmacro %}
+
 {#- rejected_records: the condition on date_day of the price rejects a build recomputes. Only a
     new version of a bar changes its rejects, so: the dates from the earliest among raw price
     rows loaded since the last complete build, and bars without a date; every row on a full
