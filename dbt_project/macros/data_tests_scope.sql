@@ -11,6 +11,8 @@
       adj_close);
     - portfolio_plan: sessions from the earliest recompute_from of int_portfolio_recompute_plan
       (views over the position fact included: their running totals start there too).
+    `month_column` (optional) names a column holding the session's month that partitions the
+    model's window functions: the same bound on it reaches below them.
     The bound is looked up when the test runs and written as a literal, so the warehouse can
     skip row groups and push the filter below the views' window functions. -#}
 
@@ -22,7 +24,10 @@
     {%- if attached_node and attached_node in graph.nodes -%}
         {%- set changed_rows = graph.nodes[attached_node].config.meta.get('changed_rows') -%}
         {%- if changed_rows and data_tests_scope_is_changed() -%}
-            {%- do conditions.append(changed_rows_condition(changed_rows.scope, changed_rows.get('session_column', 'date_day'))) -%}
+            {%- do conditions.append(changed_rows_condition(
+                changed_rows.scope,
+                changed_rows.get('session_column', 'date_day'),
+                changed_rows.get('month_column'))) -%}
         {%- endif -%}
     {%- endif -%}
     {%- if conditions -%}
@@ -50,7 +55,7 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro changed_rows_condition(scope, session_column) -%}
+{% macro changed_rows_condition(scope, session_column, month_column=none) -%}
     {%- if not execute -%}{%- do return('1 = 1') -%}{%- endif -%}
     {%- set rebuilt_tickers = [] -%}
     {%- if scope == 'raw_prices' -%}
@@ -74,7 +79,12 @@
     {%- endif -%}
     {%- set conditions = [] -%}
     {%- if first_session is not none -%}
-        {%- do conditions.append(session_column ~ " >= cast('" ~ first_session ~ "' as date)") -%}
+        {%- set bound = session_column ~ " >= cast('" ~ first_session ~ "' as date)" -%}
+        {%- if month_column -%}
+            {%- set bound = '(' ~ month_column ~ " >= cast('" ~ (first_session | string)[:8]
+                ~ "01' as date) and " ~ bound ~ ')' -%}
+        {%- endif -%}
+        {%- do conditions.append(bound) -%}
     {%- endif -%}
     {%- if rebuilt_tickers | length > 0 -%}
         {%- do conditions.append("ticker in ('" ~ rebuilt_tickers | join("', '") ~ "')") -%}

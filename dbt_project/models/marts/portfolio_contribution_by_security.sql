@@ -1,5 +1,8 @@
 {#- Contribution to return by security per portfolio and session, with running totals since
-    inception (docs: contribution_to_return_periods). -#}
+    inception (docs: contribution_to_return_periods). The running total is the exact profit of
+    the months before (int_position_profit_monthly) plus a running sum within the month, so a
+    filter on month_start (a daily run's tests) reaches below the window instead of summing
+    every session of history. -#}
 with
 
 positions as (
@@ -46,6 +49,7 @@ with_profit as (
         positions.ticker,
         securities.sector,
         positions.date_day,
+        cast({{ dbt.date_trunc('month', 'positions.date_day') }} as date) as month_start,
         positions.market_value,
         positions.weight,
         positions.security_daily_return,
@@ -60,16 +64,44 @@ with_profit as (
 
 ),
 
+earlier_months as (
+
+    select
+        portfolio_id,
+        ticker,
+        month_start,
+        coalesce(
+            sum(profit) over (
+                partition by portfolio_id, ticker
+                order by month_start
+                rows between unbounded preceding and 1 preceding
+            ),
+            0
+        ) as profit_before_month
+    from {{ ref('int_position_profit_monthly') }}
+
+),
+
 with_running_totals as (
 
     select
-        *,
-        sum(profit) over (
-            partition by portfolio_id, ticker
-            order by date_day
-            rows between unbounded preceding and current row
+        with_profit.*,
+        -- Exact decimals, as the monthly sums: the total on the last session of a month is
+        -- the sum of the months, whatever order the rows are added in.
+        cast(
+            earlier_months.profit_before_month
+            + sum(cast(with_profit.profit as decimal(38, 18))) over (
+                partition by with_profit.portfolio_id, with_profit.ticker, with_profit.month_start
+                order by with_profit.date_day
+                rows between unbounded preceding and current row
+            )
+            as double precision
         ) as cumulative_profit
     from with_profit
+    inner join earlier_months
+        on with_profit.portfolio_id = earlier_months.portfolio_id
+        and with_profit.ticker = earlier_months.ticker
+        and with_profit.month_start = earlier_months.month_start
 
 )
 
@@ -78,6 +110,7 @@ select
     ticker,
     sector,
     date_day,
+    month_start,
     market_value,
     weight,
     security_daily_return,
