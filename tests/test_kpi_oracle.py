@@ -164,6 +164,27 @@ def test_sector_views_match_the_oracle(built_sample_warehouse, oracle_inputs) ->
     assert not problems, "\n\n".join(problems)
 
 
+def test_running_contributions_equal_the_since_inception_sums(built_sample_warehouse) -> None:
+    """The contribution view's running total and the period table's since-inception profit are
+    exact sums of the same daily profits, so they agree to the last bit."""
+    with duckdb.connect(str(built_sample_warehouse.duckdb_path), read_only=True) as connection:
+        compared, equal = connection.execute(
+            """
+            select
+                count(*),
+                count(case when daily.cumulative_profit = periods.profit then 1 end)
+            from gold.portfolio_contribution_by_security_period as periods
+            inner join gold.portfolio_contribution_by_security as daily
+                on daily.portfolio_id = periods.portfolio_id
+                and daily.ticker = periods.ticker
+                and daily.date_day = periods.period_end
+            where periods.period_type = 'since_inception'
+            """
+        ).fetchone()
+    assert compared > 0
+    assert equal == compared
+
+
 def test_portfolio_inception_is_the_first_valued_session(
     built_sample_warehouse, oracle_inputs
 ) -> None:
