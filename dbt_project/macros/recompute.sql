@@ -100,6 +100,26 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- For the tables that carry rows by sector (after their pre-hooks have run): the planned
+    portfolios, with the plan's recompute_from and state_date, and the portfolios left without
+    stored rows (new, rebuilt whole, or deleted by a sector check), with null for both: they
+    are computed over their whole history. -#}
+{% macro portfolios_to_recompute() -%}
+    select
+        portfolios.portfolio_id,
+        case when stored_portfolios.portfolio_id is not null then plan.recompute_from end
+            as recompute_from,
+        case when stored_portfolios.portfolio_id is not null then plan.state_date end
+            as state_date
+    from {{ ref('dim_portfolio') }} as portfolios
+    left join {{ ref('int_portfolio_recompute_plan') }} as plan
+        on portfolios.portfolio_id = plan.portfolio_id
+    left join (select distinct portfolio_id from {{ this }}) as stored_portfolios
+        on portfolios.portfolio_id = stored_portfolios.portfolio_id
+    where plan.portfolio_id is not null
+        or stored_portfolios.portfolio_id is null
+{%- endmacro %}
+
 {#- Second pre-hook of portfolio_contribution_by_security_period: its rows carry each security's
     sector from dim_security, which the recompute plans do not watch (a reclassification in the
     security master changes no price or holding). A portfolio with a row whose sector is no

@@ -44,27 +44,11 @@ portfolios as (
 ),
 
 {% if is_incremental() %}
--- The pre-hooks have run: a portfolio without stored rows is summed from its first month
--- (recompute_from null), a planned one from the period holding its recompute_from.
-stored_portfolios as (
-
-    select distinct portfolio_id from {{ this }}
-
-),
-
+-- A planned portfolio is summed from the period holding its recompute_from; one without
+-- stored rows (recompute_from null) from its first month.
 recompute as (
 
-    select
-        portfolios.portfolio_id,
-        case when stored_portfolios.portfolio_id is not null then plan.recompute_from end
-            as recompute_from
-    from portfolios
-    left join {{ ref('int_portfolio_recompute_plan') }} as plan
-        on portfolios.portfolio_id = plan.portfolio_id
-    left join stored_portfolios
-        on portfolios.portfolio_id = stored_portfolios.portfolio_id
-    where plan.portfolio_id is not null
-        or stored_portfolios.portfolio_id is null
+    {{ portfolios_to_recompute() }}
 
 ),
 {% endif %}

@@ -24,29 +24,10 @@
 with
 
 {% if is_incremental() %}
--- The pre-hooks have run.
-stored_portfolios as (
-
-    select distinct portfolio_id from {{ this }}
-
-),
-
+-- recompute_from null: the whole history.
 recompute as (
 
-    select
-        portfolios.portfolio_id,
-        -- null: the whole history
-        case when stored_portfolios.portfolio_id is not null then plan.recompute_from end
-            as recompute_from,
-        case when stored_portfolios.portfolio_id is not null then plan.state_date end
-            as state_date
-    from {{ ref('dim_portfolio') }} as portfolios
-    left join {{ ref('int_portfolio_recompute_plan') }} as plan
-        on portfolios.portfolio_id = plan.portfolio_id
-    left join stored_portfolios
-        on portfolios.portfolio_id = stored_portfolios.portfolio_id
-    where plan.portfolio_id is not null
-        or stored_portfolios.portfolio_id is null
+    {{ portfolios_to_recompute() }}
 
 ),
 
