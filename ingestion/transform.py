@@ -64,7 +64,10 @@ def run_dbt(
     # Imported here: dbt takes about two seconds to import, which every `--help` would pay.
     from dbt.cli.main import dbtRunner
 
-    result = dbtRunner().invoke(dbt_args(settings, command, extra, dbt_vars))
+    try:
+        result = dbtRunner().invoke(dbt_args(settings, command, extra, dbt_vars))
+    finally:
+        close_duckdb_database()
     if result.exception is not None:
         raise TransformError(f"dbt {command} could not run: {result.exception}")
     counts: dict[str, int] = {}
@@ -72,3 +75,20 @@ def run_dbt(
         status = str(node_result.status)
         counts[status] = counts.get(status, 0) + 1
     return TransformResult(success=bool(result.success), counts=counts)
+
+
+def close_duckdb_database() -> None:
+    """Closes the DuckDB database dbt-duckdb keeps open for the life of the process.
+
+    The profile sets ``keep_open: true`` so that a dbt command does not close and reopen the
+    file between nodes; the next step in this process (a load, a read-only report, an Airflow
+    task under ``dag.test()``) must find the file free. dbt-duckdb has no public call for this,
+    so this reaches its connection manager's environment; a test pins it
+    (tests/test_dbt_project.py).
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+            DuckDBConnectionManager._ENV = None

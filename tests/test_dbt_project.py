@@ -44,6 +44,30 @@ def test_every_unit_test_passes(built_sample_warehouse, manifest) -> None:
     assert result.success and result.counts["pass"] == len(unit_tests)
 
 
+def test_a_dbt_command_leaves_the_warehouse_file_free_for_another_process(
+    built_sample_warehouse,
+) -> None:
+    # The profile keeps DuckDB open for a whole dbt command (keep_open); run_dbt must close it,
+    # or a load or Airflow task in another process could not take the file's write lock.
+    result = run_dbt(
+        built_sample_warehouse.settings, "show", ("--inline", "select count(*) from gold.dim_date")
+    )
+    assert result.success
+    opened_for_writing = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; con = duckdb.connect(sys.argv[1]); "
+            "print(con.execute('select count(*) from gold.dim_portfolio').fetchone()[0])",
+            str(built_sample_warehouse.duckdb_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert opened_for_writing.returncode == 0, opened_for_writing.stderr
+    assert int(opened_for_writing.stdout) == 3
+
+
 def models_of(manifest: dict) -> list[dict]:
     return [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
 
