@@ -68,6 +68,34 @@ def test_a_dbt_command_leaves_the_warehouse_file_free_for_another_process(
     assert int(opened_for_writing.stdout) == 3
 
 
+def test_the_layer_row_counts_of_a_build_reconcile_raw_to_gold(built_sample_warehouse) -> None:
+    with duckdb.connect(str(built_sample_warehouse.duckdb_path), read_only=True) as con:
+        (run_id,) = con.execute(
+            "select run_id from audit.layer_row_counts order by recorded_at desc limit 1"
+        ).fetchone()
+        recorded = con.execute(
+            "select layer, model_name, row_count from audit.layer_row_counts where run_id = ?",
+            [run_id],
+        ).fetchall()
+        views = {
+            f"{schema}.{name}"
+            for schema, name in con.execute(
+                "select table_schema, table_name from information_schema.tables "
+                "where table_type = 'VIEW'"
+            ).fetchall()
+        }
+        counts = {}
+        for layer, name, row_count in recorded:
+            relation = f"raw.{name.split('.')[1]}" if layer == "bronze" else f"{layer}.{name}"
+            (counts[relation],) = con.execute(f"select count(*) from {relation}").fetchone()
+            assert row_count == counts[relation], relation
+    # Counting a view computes it (the staging views over all of history), so none is counted.
+    assert views and not views & counts.keys()
+    assert {f"gold.{table}" for table in GOLD_TABLES} <= counts.keys()
+    assert counts["raw.tiingo_daily_prices"] > 0
+    assert counts["gold.fact_market_price_daily"] == counts["silver.int_security_returns"] > 0
+
+
 def models_of(manifest: dict) -> list[dict]:
     return [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
 

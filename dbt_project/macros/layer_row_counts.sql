@@ -22,10 +22,11 @@
     )
 {%- endmacro %}
 
-{#- Counts every model and seed this run built successfully plus every source table (layer
-    bronze), except the analyst views of the marts: they add nothing to the reconciliation, and
-    counting a view computes it. Runs without a built model or seed (dbt test, for example)
-    record nothing.
+{#- Counts every table this run built successfully (models and seeds) plus every source table
+    (layer bronze). Views are left out: counting one computes it, and the staging views rank
+    every raw price version, so their counts would cost a daily run time that grows with
+    history (0.6 s at 10 years); the tables they feed carry the same reconciliation. Runs
+    without a built table (dbt test, for example) record nothing.
     Relations are named, not looked up: a catalog query here would open a transaction that dbt
     rolls back after the hook, taking the insert with it. -#}
 {% macro record_layer_row_counts(results) -%}
@@ -34,8 +35,7 @@
     {%- for result in results
         if result.node.resource_type in ('model', 'seed')
         and result.status == 'success'
-        and result.node.config.materialized != 'ephemeral'
-        and not (result.node.config.materialized == 'view' and result.node.fqn[1] == 'marts') -%}
+        and result.node.config.materialized not in ('ephemeral', 'view') -%}
         {#- the layer of a model or seed is the schema it is built in -#}
         {%- do counted.append((
             result.node.schema,
