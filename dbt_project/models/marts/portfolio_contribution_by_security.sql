@@ -30,6 +30,16 @@ securities as (
 
 ),
 
+-- month_start from the calendar rather than computed from each position's date: a filter on
+-- it (a daily run's tests) then selects a few calendar rows, and the join hands DuckDB a
+-- date_day range to skip the position fact's older row groups with (0.15 -> 0.01 s at 10
+-- years, instead of truncating 7.5 M dates).
+calendar as (
+
+    select date_day, month_start_date from {{ ref('dim_date') }}
+
+),
+
 inception_values as (
 
     select
@@ -49,7 +59,7 @@ with_profit as (
         positions.ticker,
         securities.sector,
         positions.date_day,
-        cast({{ dbt.date_trunc('month', 'positions.date_day') }} as date) as month_start,
+        calendar.month_start_date as month_start,
         positions.market_value,
         positions.weight,
         positions.security_daily_return,
@@ -57,6 +67,8 @@ with_profit as (
         {{ position_profit('positions') }} as profit,
         inception_values.inception_value
     from positions
+    inner join calendar
+        on positions.date_day = calendar.date_day
     inner join securities
         on positions.ticker = securities.ticker
     inner join inception_values
@@ -66,18 +78,7 @@ with_profit as (
 
 earlier_months as (
 
-    select
-        portfolio_id,
-        ticker,
-        month_start,
-        coalesce(
-            sum(profit) over (
-                partition by portfolio_id, ticker
-                order by month_start
-                rows between unbounded preceding and 1 preceding
-            ),
-            0
-        ) as profit_before_month
+    select portfolio_id, ticker, month_start, profit_before_month
     from {{ ref('int_position_profit_monthly') }}
 
 ),

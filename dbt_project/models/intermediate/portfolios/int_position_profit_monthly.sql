@@ -1,8 +1,20 @@
+{#- A new column cannot be filled in for stored months by appending (on_schema_change: fail),
+    and the carried profit reads profit_before_month from the stored months: a warehouse built
+    before it existed must be rebuilt, which the check below says in so many words (not in
+    unit tests, where `this` is a CTE name). -#}
+{%- if is_incremental() and execute and flags.INTROSPECT and this is not string -%}
+    {%- set stored_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+    {%- if 'profit_before_month' not in stored_columns -%}
+        {{ exceptions.raise_compiler_error(
+            this ~ " was built before its column profit_before_month existed: rebuild it with"
+            ~ " `equity-analytics transform --full-refresh`") }}
+    {%- endif -%}
+{%- endif %}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
-        on_schema_change='append_new_columns',
+        on_schema_change='fail',
         pre_hook=["{{ delete_planned_rows('int_portfolio_recompute_plan', 'portfolio_id', 'month_start', 'month') }}"],
         tags=['recompute_chain']
     )
@@ -10,9 +22,10 @@
 
 {#- One row per (portfolio, security, calendar month): the money the position gained over the
     month's sessions, dividends reinvested, summed exactly (decimal), so every longer period is
-    an exact sum of whole months (docs: contribution_to_return_periods). Incrementally, a
-    planned portfolio's months from the one holding its recompute_from are deleted and summed
-    again: a daily run re-reads one month of positions, not all history. -#}
+    an exact sum of whole months (docs: contribution_to_return_periods), and the exact profit of
+    all the months before. Incrementally, a planned portfolio's months from the one holding its
+    recompute_from are deleted and summed again: a daily run re-reads one month of positions,
+    not all history, and carries the earlier profit from the last month left stored. -#}
 -- depends_on: {{ ref('int_portfolio_recompute_plan') }}
 
 with
@@ -27,15 +40,82 @@ positions as (
         and positions.date_day >= cast({{ dbt.date_trunc('month', 'plan.recompute_from') }} as date)
     {% endif %}
 
+),
+
+months as (
+
+    select
+        cast(portfolio_id as varchar(256)) as portfolio_id,
+        cast(ticker as varchar(32)) as ticker,
+        cast({{ dbt.date_trunc('month', 'date_day') }} as date) as month_start,
+        min(date_day) as first_session,
+        max(date_day) as last_session,
+        sum(cast({{ position_profit('positions') }} as decimal(38, 18))) as profit
+    from positions
+    group by portfolio_id, ticker, {{ dbt.date_trunc('month', 'date_day') }}
+
+),
+
+{% if is_incremental() %}
+-- After the pre-hook's delete a planned portfolio keeps only the months before the rebuilt
+-- ones; the last of them holds the profit made before the rebuilt months.
+last_stored_months as (
+
+    select stored.portfolio_id, stored.ticker, max(stored.month_start) as month_start
+    from {{ this }} as stored
+    inner join {{ ref('int_portfolio_recompute_plan') }} as plan
+        on stored.portfolio_id = plan.portfolio_id
+    group by stored.portfolio_id, stored.ticker
+
+),
+
+carried as (
+
+    select
+        stored.portfolio_id,
+        stored.ticker,
+        stored.profit_before_month + stored.profit as profit_before_rebuild
+    from {{ this }} as stored
+    inner join last_stored_months
+        on stored.portfolio_id = last_stored_months.portfolio_id
+        and stored.ticker = last_stored_months.ticker
+        and stored.month_start = last_stored_months.month_start
+
+),
+{% endif %}
+
+with_earlier_profit as (
+
+    select
+        months.*,
+        cast(
+            {% if is_incremental() %}coalesce(carried.profit_before_rebuild, 0) + {% endif %}
+            coalesce(
+                sum(months.profit) over (
+                    partition by months.portfolio_id, months.ticker
+                    order by months.month_start
+                    rows between unbounded preceding and 1 preceding
+                ),
+                0
+            )
+            as decimal(38, 18)
+        ) as profit_before_month
+    from months
+    {% if is_incremental() %}
+    left join carried
+        on months.portfolio_id = carried.portfolio_id
+        and months.ticker = carried.ticker
+    {% endif %}
+
 )
 
 select
-    cast(portfolio_id as varchar(256)) as portfolio_id,
-    cast(ticker as varchar(32)) as ticker,
-    cast({{ dbt.date_trunc('month', 'date_day') }} as date) as month_start,
-    min(date_day) as first_session,
-    max(date_day) as last_session,
-    sum(cast({{ position_profit('positions') }} as decimal(38, 18))) as profit,
+    portfolio_id,
+    ticker,
+    month_start,
+    first_session,
+    last_session,
+    profit,
+    profit_before_month,
     {{ observability_columns() }}
-from positions
-group by portfolio_id, ticker, {{ dbt.date_trunc('month', 'date_day') }}
+from with_earlier_profit
