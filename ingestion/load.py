@@ -4,23 +4,37 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Protocol
 
 from ingestion import bronze
-from ingestion.loaders.raw_tables import BadBronzeObject, ObjectRows, rows_from_object
+from ingestion.loaders.raw_tables import (
+    DATA_TABLES,
+    BadBronzeObject,
+    BatchOutcome,
+    ObjectRows,
+    rows_from_object,
+)
 from ingestion.object_store import ObjectStore
 
 log = logging.getLogger(__name__)
+
+VERSIONED = {table.name: bool(table.version_key) for table in DATA_TABLES}
+
+
+# The most raw rows one load batch holds: a daily run's ~1,000 small objects go in one batch,
+# a backfill's in batches of this size, so the rows waiting in memory stay bounded.
+MAX_BATCH_ROWS = 100_000
 
 
 class RawLoader(Protocol):
     def loaded_keys(self) -> set[str]: ...
 
-    def load_object(
-        self, batch: ObjectRows, run_id: str, loaded_at: datetime
-    ) -> tuple[int, int]: ...
+    def load_batch(
+        self, objects: list[ObjectRows], run_id: str, loaded_at: datetime
+    ) -> BatchOutcome: ...
 
     def raw_rows_loaded_by(self, run_id: str) -> int: ...
 
@@ -116,27 +130,59 @@ def _session_in_range(vendor_date: object, start: date, end: date | None) -> boo
     return start <= session and (end is None or session <= end)
 
 
-def load_new_objects(store: ObjectStore, loader: RawLoader, run_id: str) -> LoadSummary:
-    started_at = datetime.now(UTC).replace(tzinfo=None)
-    summary = LoadSummary(run_id=run_id)
-    pending, summary.objects_already_loaded = pending_objects(store, loader.loaded_keys())
+def load_batches(
+    store: ObjectStore, pending: list[tuple[str, bronze.BronzeMeta]], summary: LoadSummary
+) -> Iterator[tuple[list[ObjectRows], datetime]]:
+    """The pending objects' rows in fetch order, grouped into batches that share no version key
+    (a raw table and ticker), so that comparing each row with raw's current version gives what
+    loading the objects one by one would. Unreadable objects go to ``summary.failed``."""
+    batch: list[ObjectRows] = []
+    batch_keys: set[tuple[str, str]] = set()
+    batch_rows = 0
+    loaded_at = datetime.now(UTC).replace(tzinfo=None)
     for key, meta in pending:
         body = store.get(key)
         if bronze.sha256_hex(body) != meta.sha256:
             summary.failed[key] = "checksum mismatch between object and its metadata"
             continue
-        loaded_at = datetime.now(UTC).replace(tzinfo=None)
         try:
-            batch = rows_from_object(key, body, meta, loaded_at)
-            inserted, unchanged = loader.load_object(batch, run_id, loaded_at)
+            rows = rows_from_object(key, body, meta, loaded_at)
         except BadBronzeObject as error:
             summary.failed[key] = str(error)
             log.warning("not loaded: %s", error)
             continue
-        summary.objects_loaded += 1
-        summary.bronze_rows += batch.row_count
-        summary.rows_inserted += inserted
-        summary.rows_unchanged += unchanged
+        version_keys = {
+            (table, str(row.get("ticker")))
+            for table, table_rows in rows.rows.items()
+            if VERSIONED[table]
+            for row in table_rows
+        }
+        if batch and (version_keys & batch_keys or batch_rows + rows.row_count > MAX_BATCH_ROWS):
+            yield batch, loaded_at
+            batch, batch_keys, batch_rows = [], set(), 0
+            loaded_at = datetime.now(UTC).replace(tzinfo=None)
+            rows = rows_from_object(key, body, meta, loaded_at)
+        batch.append(rows)
+        batch_keys |= version_keys
+        batch_rows += rows.row_count
+    if batch:
+        yield batch, loaded_at
+
+
+def load_new_objects(store: ObjectStore, loader: RawLoader, run_id: str) -> LoadSummary:
+    started_at = datetime.now(UTC).replace(tzinfo=None)
+    summary = LoadSummary(run_id=run_id)
+    pending, summary.objects_already_loaded = pending_objects(store, loader.loaded_keys())
+    for batch, loaded_at in load_batches(store, pending, summary):
+        outcome = loader.load_batch(batch, run_id, loaded_at)
+        summary.failed.update(outcome.failed)
+        for rows in batch:
+            if rows.key in outcome.loaded:
+                inserted, unchanged = outcome.loaded[rows.key]
+                summary.objects_loaded += 1
+                summary.bronze_rows += rows.row_count
+                summary.rows_inserted += inserted
+                summary.rows_unchanged += unchanged
 
     tagged = loader.raw_rows_loaded_by(run_id)
     summary.reconciled = (

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion import bronze, calendar, pipeline
+from ingestion import bronze, calendar, load, pipeline
 from ingestion.loaders.duckdb_loader import DuckDBLoader
 from ingestion.object_store import LocalObjectStore
 from ingestion.tiingo_client import TiingoAuthError
@@ -130,6 +130,8 @@ def test_a_vendor_correction_in_the_lookback_becomes_a_new_raw_version(sample_ap
 def test_a_crash_mid_load_leaves_no_half_loaded_object(sample_api, monkeypatch):
     _, settings = sample_api
     summary = pipeline.run_ingest(settings, start=BACKFILL[0], end=BACKFILL[1])
+    # One object per batch, so the crash comes between committed batches.
+    monkeypatch.setattr(load, "MAX_BATCH_ROWS", 1)
     calls = {"n": 0}
     original = DuckDBLoader._insert_ledger
 
@@ -154,6 +156,32 @@ def test_a_crash_mid_load_leaves_no_half_loaded_object(sample_api, monkeypatch):
     resumed = pipeline.run_load(replace(settings, run_id="resumed"))
     assert resumed.reconciled and resumed.failed == {}
     assert raw_count(settings, "load_ledger") == 4 + resumed.objects_loaded
+    assert raw_count(settings, "tiingo_daily_prices") == summary.price_rows
+
+
+def test_a_crash_mid_batch_rolls_the_whole_batch_back(sample_api, monkeypatch):
+    _, settings = sample_api
+    summary = pipeline.run_ingest(settings, start=BACKFILL[0], end=BACKFILL[1])
+    original = DuckDBLoader._insert_ledger
+    calls = {"n": 0}
+
+    def crash_on_third_ledger_row(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("simulated crash after the rows were inserted")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DuckDBLoader, "_insert_ledger", crash_on_third_ledger_row)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        pipeline.run_load(settings)
+    # The sample's backfill is one batch: nothing of it stays, rows or ledger.
+    assert raw_count(settings, "load_ledger") == 0
+    assert raw_count(settings, "tiingo_daily_prices") == 0
+
+    monkeypatch.setattr(DuckDBLoader, "_insert_ledger", original)
+    resumed = pipeline.run_load(replace(settings, run_id="resumed"))
+    assert resumed.reconciled and resumed.failed == {}
+    assert resumed.objects_loaded == raw_count(settings, "load_ledger") > 2
     assert raw_count(settings, "tiingo_daily_prices") == summary.price_rows
 
 

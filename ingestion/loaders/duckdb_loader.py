@@ -1,8 +1,10 @@
 """Raw loader for the local DuckDB warehouse.
 
-Each bronze object is loaded in one transaction together with its ledger row, so an object is
-either fully loaded and recorded or not at all: a crash mid-load leaves nothing half-loaded and
-the next run simply loads it again.
+A batch of bronze objects (load.py groups them so that no two share a version key) is loaded in
+one transaction together with the objects' ledger rows, so an object is either fully loaded and
+recorded or not at all: a crash mid-load leaves nothing half-loaded and the next run simply
+loads the batch again. One transaction and one insert per raw table for the whole batch: per
+object, a daily run's ~1,000 small objects cost about 15 ms each.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ingestion.loaders.raw_tables import (
     LOAD_LEDGER,
     LOAD_RUNS,
     RAW_SCHEMA,
+    BatchOutcome,
     ObjectRows,
     RawTable,
     create_table_sql,
@@ -51,19 +54,26 @@ class DuckDBLoader:
         rows = self.con.execute(f"select bronze_key from {LOAD_LEDGER.qualified}").fetchall()
         return {key for (key,) in rows}
 
-    def load_object(self, batch: ObjectRows, run_id: str, loaded_at: datetime) -> tuple[int, int]:
-        """Load one object's rows and its ledger entry atomically; returns (inserted, unchanged)."""
-        inserted = 0
+    def load_batch(
+        self, objects: list[ObjectRows], run_id: str, loaded_at: datetime
+    ) -> BatchOutcome:
+        """Load the objects' rows and their ledger rows atomically."""
         self.con.begin()
         try:
-            for table_name, rows in batch.rows.items():
-                inserted += self._insert_new_versions(_TABLES[table_name], rows)
-            self._insert_ledger(batch, inserted, run_id, loaded_at)
+            for table in DATA_TABLES:
+                rows = [row for batch in objects for row in batch.rows.get(table.name, [])]
+                self._insert_new_versions(table, rows)
+            inserted = self._rows_by_bronze_key([batch.key for batch in objects])
+            outcome = BatchOutcome()
+            for batch in objects:
+                count = inserted.get(batch.key, 0)
+                self._insert_ledger(batch, count, run_id, loaded_at)
+                outcome.loaded[batch.key] = (count, batch.row_count - count)
             self.con.commit()
         except BaseException:
             self.con.rollback()
             raise
-        return inserted, batch.row_count - inserted
+        return outcome
 
     def price_sessions(self, start: date, end: date | None) -> set[tuple[str, str]]:
         """(ticker, 'YYYY-MM-DD') of every session in ``start..end`` raw has any price row for."""
@@ -103,6 +113,24 @@ class DuckDBLoader:
             self.con.unregister("incoming_frame")
         # DuckDB answers an INSERT with the number of rows it inserted.
         return self.con.execute(new_versions_sql(table, "incoming")).fetchone()[0]
+
+    def _rows_by_bronze_key(self, keys: list[str]) -> dict[str, int]:
+        """Raw rows per bronze key among ``keys`` (objects not loaded before: the rows this batch
+        inserted)."""
+        self.con.register("batch_keys", pd.DataFrame({"bronze_key": keys}))
+        try:
+            counted = [
+                f"select bronze_key from {table.qualified} "
+                "where bronze_key in (select bronze_key from batch_keys)"
+                for table in DATA_TABLES
+            ]
+            rows = self.con.execute(
+                f"select bronze_key, count(*) from ({' union all '.join(counted)}) "
+                "group by bronze_key"
+            ).fetchall()
+        finally:
+            self.con.unregister("batch_keys")
+        return dict(rows)
 
     def _insert_ledger(
         self, batch: ObjectRows, inserted: int, run_id: str, loaded_at: datetime

@@ -9,7 +9,7 @@ every distinct file with the reason a row failed validation.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -161,6 +161,14 @@ class ObjectRows:
         return sum(len(rows) for rows in self.rows.values())
 
 
+@dataclass
+class BatchOutcome:
+    """What a loader did with a batch of objects."""
+
+    loaded: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> inserted, unchanged
+    failed: dict[str, str] = field(default_factory=dict)  # key -> why it was not loaded
+
+
 def create_table_sql(table: RawTable) -> str:
     columns = ",\n  ".join(f'"{name}" {sql_type}' for name, sql_type in table.columns)
     return f"create table if not exists {table.qualified} (\n  {columns}\n)"
@@ -241,8 +249,8 @@ def _price_row(bar: dict[str, Any], meta: BronzeMeta, lineage: dict[str, Any]) -
     if not isinstance(bar, dict):
         raise BadBronzeObject(f"{lineage['bronze_key']}: a daily bar is not a JSON object")
     row: dict[str, Any] = {"ticker": meta.ticker, "date": bar.get("date")}
-    for field in _PRICE_FIELDS:
-        row[field] = _number(bar.get(_TIINGO_PRICE_NAMES.get(field, field)))
+    for name in _PRICE_FIELDS:
+        row[name] = _number(bar.get(_TIINGO_PRICE_NAMES.get(name, name)))
     return row | lineage
 
 

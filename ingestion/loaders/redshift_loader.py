@@ -44,6 +44,7 @@ from ingestion.loaders.raw_tables import (
     LOAD_RUNS,
     RAW_SCHEMA,
     BadBronzeObject,
+    BatchOutcome,
     ObjectRows,
     RawTable,
     create_table_sql,
@@ -258,6 +259,20 @@ class RedshiftLoader:
         rows = self._rows(f"select bronze_key from {LOAD_LEDGER.qualified}")
         self.con.commit()
         return {key for (key,) in rows}
+
+    def load_batch(
+        self, objects: list[ObjectRows], run_id: str, loaded_at: datetime
+    ) -> BatchOutcome:
+        """One object after the other (see the module notes): an object whose rows COPY rejects
+        is reported in ``failed`` and the others still load."""
+        outcome = BatchOutcome()
+        for batch in objects:
+            try:
+                outcome.loaded[batch.key] = self.load_object(batch, run_id, loaded_at)
+            except BadBronzeObject as error:
+                outcome.failed[batch.key] = str(error)
+                log.warning("not loaded: %s", error)
+        return outcome
 
     def load_object(self, batch: ObjectRows, run_id: str, loaded_at: datetime) -> tuple[int, int]:
         """Stage, COPY and merge one object with its ledger row atomically; (inserted, unchanged)."""
