@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from ingestion import bronze, calendar, load, pipeline
 from ingestion.loaders.duckdb_loader import DuckDBLoader
 from ingestion.object_store import LocalObjectStore
+from ingestion.settings import Settings
 from ingestion.tiingo_client import TiingoAuthError
 
 BACKFILL = (date(2024, 11, 1), date(2024, 12, 31))
@@ -125,6 +127,47 @@ def test_a_vendor_correction_in_the_lookback_becomes_a_new_raw_version(sample_ap
             [corrected_day.isoformat()],
         ).fetchall()
     assert [v for (v,) in versions] == [old_close, round(old_close * 1.01, 2)]
+
+
+def test_objects_loaded_together_give_the_versions_of_loading_them_in_order(
+    sample_api, tmp_path, monkeypatch
+):
+    server, settings = sample_api
+    pipeline.run_ingest(settings, start=BACKFILL[0], end=BACKFILL[1])
+    pipeline.run_ingest(replace(settings, run_id="same-lookback"))
+    corrected_day = calendar.sessions_back(server.as_of, 2)
+    old_close = next(
+        b.close for b in server.market.bars("AAPL", server.as_of) if b.date == corrected_day
+    )
+    server.market.correct_close("AAPL", corrected_day, round(old_close * 1.01, 2))
+    pipeline.run_ingest(replace(settings, run_id="after-correction"))
+    # Three fetches of the same bars wait in bronze: one load takes them in batches, another
+    # (a copy of bronze) one object at a time.
+    one_by_one = Settings(data_dir=tmp_path / "one_by_one")
+    shutil.copytree(settings.bronze_location, one_by_one.bronze_location)
+
+    batched = pipeline.run_load(settings)
+    monkeypatch.setattr(load, "MAX_BATCH_ROWS", 1)
+    in_order = pipeline.run_load(one_by_one)
+
+    assert batched.objects_loaded == in_order.objects_loaded > 3 * 48
+    assert (batched.rows_inserted, batched.rows_unchanged) == (
+        in_order.rows_inserted,
+        in_order.rows_unchanged,
+    )
+    assert batched.rows_unchanged > 0
+    versions = (
+        "select ticker, date, close, adj_close, div_cash, bronze_key from raw.tiingo_daily_prices"
+    )
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+        batched_rows = sorted(con.execute(versions).fetchall())
+    with duckdb.connect(str(one_by_one.duckdb_path), read_only=True) as con:
+        in_order_rows = sorted(con.execute(versions).fetchall())
+    assert batched_rows == in_order_rows
+    aapl = [
+        row[2] for row in batched_rows if row[0] == "AAPL" and row[1][:10] == str(corrected_day)
+    ]
+    assert aapl == [old_close, round(old_close * 1.01, 2)]
 
 
 def test_a_crash_mid_load_leaves_no_half_loaded_object(sample_api, monkeypatch):
