@@ -77,6 +77,11 @@ def _as_date(value: object) -> date | None:
     help="Sessions re-read before each ticker's watermark to pick up vendor corrections. [env EQUITY_LOOKBACK_SESSIONS; default 5]",
 )
 @click.option(
+    "--fetch-workers",
+    type=click.IntRange(min=1),
+    help="Tickers fetched from Tiingo at the same time. [env EQUITY_FETCH_WORKERS; default 4]",
+)
+@click.option(
     "--extra-tickers",
     help="Comma-separated tickers to ingest besides the holdings and SPY. [env EQUITY_EXTRA_TICKERS]",
 )

@@ -10,7 +10,9 @@ never rewrites (see docs/design_notes.md).
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import PurePosixPath
@@ -139,46 +141,73 @@ def ingest(
     incremental_end = end or latest_session_today()
     first_fetch_start = start or default_history_start(settings, holdings.rows)
 
+    def fetch_start(ticker: str) -> date:
+        if start is not None:
+            return start
+        if ticker in watermarks:
+            # A run for a past session (an Airflow backfill) re-reads only up to that session,
+            # and the lookback never reaches before the history the holdings need.
+            since = min(watermarks[ticker], incremental_end)
+            lookback_start = calendar.sessions_back(since, settings.lookback_sessions)
+            return max(lookback_start, first_fetch_start)
+        return first_fetch_start
+
+    # Requests run on worker threads; bronze, the summary and the watermarks are written here,
+    # one ticker after the other in universe order, with a bounded number of answers waiting.
+    pool = ThreadPoolExecutor(max_workers=settings.fetch_workers, thread_name_prefix="tiingo")
+    waiting: deque[tuple[str, date, Future[_Fetched]]] = deque()
+    queued = iter(tickers)
     try:
-        for ticker in tickers:
-            if start is not None:
-                fetch_start = start
-            elif ticker in watermarks:
-                # A run for a past session (an Airflow backfill) re-reads only up to that session,
-                # and the lookback never reaches before the history the holdings need.
-                since = min(watermarks[ticker], incremental_end)
-                lookback_start = calendar.sessions_back(since, settings.lookback_sessions)
-                fetch_start = max(lookback_start, first_fetch_start)
-            else:
-                fetch_start = first_fetch_start
-            rows = _ingest_ticker(
-                client, store, run_id, ticker, fetch_start, incremental_end, summary, watermarks
+        while True:
+            while len(waiting) < 2 * settings.fetch_workers and (ticker := next(queued, None)):
+                ticker_start = fetch_start(ticker)
+                future = pool.submit(_fetch, client, ticker, ticker_start, incremental_end)
+                waiting.append((ticker, ticker_start, future))
+            if not waiting:
+                break
+            ticker, ticker_start, future = waiting.popleft()
+            fetched = future.result()
+            rows = _store_ticker(
+                store, run_id, ticker, ticker_start, incremental_end, fetched, summary, watermarks
             )
             if on_ticker_done:
                 on_ticker_done(ticker, rows)
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         # Keep what was fetched even when a fatal error stops the run part-way.
         bronze.write_watermarks(store, watermarks)
     return summary
 
 
-def _ingest_ticker(
-    client: TiingoClient,
+@dataclass(frozen=True)
+class _Fetched:
+    prices: TiingoResponse | None = None
+    metadata: TiingoResponse | None = None
+    unavailable: str | None = None  # why, when the vendor stayed unavailable after retries
+
+
+def _fetch(client: TiingoClient, ticker: str, start: date, end: date) -> _Fetched:
+    try:
+        return _Fetched(client.daily_prices(ticker, start, end), client.ticker_metadata(ticker))
+    except TiingoUnavailableError as error:
+        return _Fetched(unavailable=str(error))
+
+
+def _store_ticker(
     store: ObjectStore,
     run_id: str,
     ticker: str,
     start: date,
     end: date,
+    fetched: _Fetched,
     summary: IngestSummary,
     watermarks: dict[str, date],
 ) -> int:
-    try:
-        prices = client.daily_prices(ticker, start, end)
-        metadata = client.ticker_metadata(ticker)
-    except TiingoUnavailableError as error:
-        log.warning("%s: vendor unavailable after retries: %s", ticker, error)
-        summary.unavailable[ticker] = str(error)
+    if fetched.prices is None or fetched.metadata is None:
+        log.warning("%s: vendor unavailable after retries: %s", ticker, fetched.unavailable)
+        summary.unavailable[ticker] = fetched.unavailable or "unavailable"
         return 0
+    prices, metadata = fetched.prices, fetched.metadata
 
     store_response(
         store, bronze.price_key(ticker, prices.fetched_at, run_id, start, end), prices, run_id

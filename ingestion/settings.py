@@ -15,6 +15,10 @@ from pathlib import Path
 BENCHMARK_TICKER = "SPY"
 DEFAULT_TIINGO_BASE_URL = "https://api.tiingo.com"
 DEFAULT_LOOKBACK_SESSIONS = 5
+# Tickers fetched at the same time: Tiingo limits requests per hour and day, not per second,
+# and a run of 500 tickers one request after the other spends most of its time waiting on the
+# network.
+DEFAULT_FETCH_WORKERS = 4
 DEFAULT_DATA_DIR = "data"
 SAMPLE_PORTFOLIOS = str(Path(__file__).parent / "sample_data" / "portfolios.csv")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +43,7 @@ class Settings:
     bronze_uri: str | None = None
     s3_endpoint_url: str | None = None
     lookback_sessions: int = DEFAULT_LOOKBACK_SESSIONS
+    fetch_workers: int = DEFAULT_FETCH_WORKERS
     extra_tickers: tuple[str, ...] = ()
     history_start: date | None = None
     tiingo_api_key: str = field(default="", repr=False)
@@ -50,6 +55,8 @@ class Settings:
             raise ConfigError(f"--target must be duckdb or redshift, not {self.target!r}")
         if self.lookback_sessions < 0:
             raise ConfigError("EQUITY_LOOKBACK_SESSIONS must be zero or more")
+        if self.fetch_workers < 1:
+            raise ConfigError("EQUITY_FETCH_WORKERS must be one or more")
 
     @property
     def bronze_location(self) -> str:
@@ -73,6 +80,7 @@ class Settings:
             "bronze_uri": env.get("EQUITY_BRONZE_URI") or None,
             "s3_endpoint_url": env.get("EQUITY_S3_ENDPOINT_URL") or None,
             "lookback_sessions": _int(env, "EQUITY_LOOKBACK_SESSIONS", DEFAULT_LOOKBACK_SESSIONS),
+            "fetch_workers": _int(env, "EQUITY_FETCH_WORKERS", DEFAULT_FETCH_WORKERS),
             "extra_tickers": _tickers(env.get("EQUITY_EXTRA_TICKERS", "")),
             "history_start": _date(env, "EQUITY_HISTORY_START"),
             "tiingo_api_key": env.get("TIINGO_API_KEY", ""),

@@ -12,10 +12,11 @@ import duckdb
 import pytest
 
 from ingestion import bronze, calendar, load, pipeline
+from ingestion.ingest import ingest
 from ingestion.loaders.duckdb_loader import DuckDBLoader
 from ingestion.object_store import LocalObjectStore
 from ingestion.settings import Settings
-from ingestion.tiingo_client import TiingoAuthError
+from ingestion.tiingo_client import RetryPolicy, TiingoAuthError, TiingoClient
 
 BACKFILL = (date(2024, 11, 1), date(2024, 12, 31))
 
@@ -307,3 +308,32 @@ def test_an_unchanged_holdings_file_is_stored_once(sample_api):
     assert second.holdings.key == first.holdings.key
     store = LocalObjectStore(Path(settings.bronze_location))
     assert len(bronze.committed_objects(store, bronze.HOLDINGS_PREFIX)) == 1
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_tickers_are_fetched_concurrently_and_written_in_universe_order(sample_api, workers):
+    server, settings = sample_api
+    settings = replace(settings, fetch_workers=workers)
+    fast = RetryPolicy(max_attempts=2, backoff_initial=0.01, backoff_max=0.02, timeout=5.0)
+    first, unavailable = "AAPL", "MSFT"
+    server.inject_fault("slow", path_contains=f"/{first}/prices", delay=1.0)
+    server.inject_fault("http_503", count=2, path_contains=f"/{unavailable}/prices")
+    done: list[str] = []
+    store = LocalObjectStore(Path(settings.bronze_location))
+    with TiingoClient(settings.tiingo_api_key, settings.tiingo_base_url, policy=fast) as client:
+        summary = ingest(
+            settings, client, store, start=BACKFILL[0], end=BACKFILL[1],
+            on_ticker_done=lambda ticker, rows: done.append(ticker),
+        )  # fmt: skip
+
+    # A worker asks for a ticker's metadata once its prices arrived: one worker waits for the
+    # slow answer first, four ask for other tickers meanwhile.
+    paths = [r.path.split("?")[0] for r in server.requests_log]
+    first_metadata = paths.index(f"/tiingo/daily/{first}")
+    asked_before = {p.split("/")[3] for p in paths[:first_metadata] if "/daily/" in p} - {first}
+    assert len(asked_before) == 0 if workers == 1 else len(asked_before) >= workers - 1
+    assert summary.tickers[0] == first and done == summary.tickers
+    assert list(summary.unavailable) == [unavailable]
+    fetched = [t for t in summary.tickers if t != unavailable]
+    assert summary.price_rows == expected_price_rows(server, fetched, *BACKFILL)
+    assert bronze.read_watermarks(store).keys() == set(fetched)
