@@ -3,8 +3,8 @@
 A batch of bronze objects (load.py groups them so that no two share a version key) is loaded in
 one transaction together with the objects' ledger rows, so an object is either fully loaded and
 recorded or not at all: a crash mid-load leaves nothing half-loaded and the next run simply
-loads the batch again. One transaction and one insert per raw table for the whole batch: per
-object, a daily run's ~1,000 small objects cost about 15 ms each.
+loads the batch again. One transaction and one insert per raw table for the whole batch:
+with one transaction per object, each of a daily run's ~1,000 small objects cost about 15 ms.
 """
 
 from __future__ import annotations
