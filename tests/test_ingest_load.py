@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import shutil
 from dataclasses import replace
@@ -171,21 +172,26 @@ def test_objects_loaded_together_give_the_versions_of_loading_them_in_order(
     assert aapl == [old_close, round(old_close * 1.01, 2)]
 
 
+def crash_at_ledger_row(monkeypatch: pytest.MonkeyPatch, crashing_row: int) -> None:
+    """The loader's ``crashing_row``-th ledger row raises, after its object's rows went in;
+    every other ledger row is written as usual, so a second load resumes."""
+    original = DuckDBLoader._insert_ledger
+    calls = itertools.count(1)
+
+    def insert_ledger(self, *args, **kwargs):
+        if next(calls) == crashing_row:
+            raise RuntimeError("simulated crash after the rows were inserted")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DuckDBLoader, "_insert_ledger", insert_ledger)
+
+
 def test_a_crash_mid_load_leaves_no_half_loaded_object(sample_api, monkeypatch):
     _, settings = sample_api
     summary = pipeline.run_ingest(settings, start=BACKFILL[0], end=BACKFILL[1])
     # One object per batch, so the crash comes between committed batches.
     monkeypatch.setattr(load, "MAX_BATCH_ROWS", 1)
-    calls = {"n": 0}
-    original = DuckDBLoader._insert_ledger
-
-    def crash_on_fifth_object(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise RuntimeError("simulated crash after the rows were inserted")
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(DuckDBLoader, "_insert_ledger", crash_on_fifth_object)
+    crash_at_ledger_row(monkeypatch, 5)
     with pytest.raises(RuntimeError, match="simulated crash"):
         pipeline.run_load(settings)
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
@@ -196,7 +202,6 @@ def test_a_crash_mid_load_leaves_no_half_loaded_object(sample_api, monkeypatch):
         ).fetchone()[0]
     assert (ledger, orphans) == (4, 0)
 
-    monkeypatch.setattr(DuckDBLoader, "_insert_ledger", original)
     resumed = pipeline.run_load(replace(settings, run_id="resumed"))
     assert resumed.reconciled and resumed.failed == {}
     assert raw_count(settings, "load_ledger") == 4 + resumed.objects_loaded
@@ -206,23 +211,13 @@ def test_a_crash_mid_load_leaves_no_half_loaded_object(sample_api, monkeypatch):
 def test_a_crash_mid_batch_rolls_the_whole_batch_back(sample_api, monkeypatch):
     _, settings = sample_api
     summary = pipeline.run_ingest(settings, start=BACKFILL[0], end=BACKFILL[1])
-    original = DuckDBLoader._insert_ledger
-    calls = {"n": 0}
-
-    def crash_on_third_ledger_row(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise RuntimeError("simulated crash after the rows were inserted")
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(DuckDBLoader, "_insert_ledger", crash_on_third_ledger_row)
+    crash_at_ledger_row(monkeypatch, 3)
     with pytest.raises(RuntimeError, match="simulated crash"):
         pipeline.run_load(settings)
     # The sample's backfill is one batch: nothing of it stays, rows or ledger.
     assert raw_count(settings, "load_ledger") == 0
     assert raw_count(settings, "tiingo_daily_prices") == 0
 
-    monkeypatch.setattr(DuckDBLoader, "_insert_ledger", original)
     resumed = pipeline.run_load(replace(settings, run_id="resumed"))
     assert resumed.reconciled and resumed.failed == {}
     assert resumed.objects_loaded == raw_count(settings, "load_ledger") > 2
