@@ -99,8 +99,8 @@ def _is_star_schema(model: dict) -> bool:
 def star_schema_tables(manifest: dict) -> list[Table]:
     """The star schema's tables, with their natural keys, foreign keys and grain.
 
-    Keys come from the primary-key tests (``unique`` on one column, or
-    ``unique_combination_of_columns``), foreign keys from ``relationships`` tests, and the grain
+    Keys come from the ``primary_key`` tests (on a column, or with ``columns`` on the model),
+    foreign keys from ``relationships`` tests, and the grain
     from ``meta.grain`` when a model declares one, else from its key.
     """
     nodes = manifest["nodes"]
@@ -119,10 +119,8 @@ def star_schema_tables(manifest: dict) -> list[Table]:
         if table is None:
             continue
         name, kwargs = test["test_metadata"]["name"], test["test_metadata"]["kwargs"]
-        if name == "unique" and not table.key:
-            table.key = (test["column_name"],)
-        elif name == "unique_combination_of_columns":
-            table.key = tuple(kwargs["combination_of_columns"])
+        if name == "primary_key":
+            table.key = tuple(kwargs.get("columns") or [test["column_name"]])
         elif name == "relationships":
             parent = next(d for d in test["depends_on"]["nodes"] if d != test["attached_node"])
             table.foreign_keys[test["column_name"]] = nodes[parent]["name"]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -114,7 +116,7 @@ def test_every_model_and_column_has_a_description(manifest):
 
 
 def test_every_model_has_a_primary_key_test(manifest):
-    key_tests = {"unique", "unique_combination_of_columns"}
+    key_tests = {"primary_key", "unique_combination_of_columns"}
     tested = {
         dep
         for node in manifest["nodes"].values()
@@ -124,6 +126,36 @@ def test_every_model_has_a_primary_key_test(manifest):
     }
     missing = [m["name"] for m in models_of(manifest) if m["unique_id"] not in tested]
     assert missing == []
+
+
+def test_the_primary_key_test_fails_on_a_duplicate_key_and_on_a_null_key_part(
+    built_sample_warehouse, tmp_path
+):
+    settings = replace(built_sample_warehouse.settings, data_dir=tmp_path)
+    shutil.copy(built_sample_warehouse.duckdb_path, settings.duckdb_path)
+    table = "gold.portfolio_sector_performance_daily"  # key: portfolio_id, sector, date_day
+
+    def key_test_failures(copied_row: str | None) -> int:
+        """Failures of the table's primary-key test after inserting one changed copy of a row."""
+        if copied_row:
+            with duckdb.connect(str(settings.duckdb_path)) as con:
+                con.execute(f"insert into {table} select {copied_row} from {table} limit 1")
+        run_dbt(
+            settings,
+            "test",
+            ("--select", "portfolio_sector_performance_daily,test_name:primary_key"),
+            {"data_tests_scope": "all"},
+        )
+        results = json.loads((tmp_path / "dbt/target/run_results.json").read_text())
+        (result,) = (r for r in results["results"] if r["unique_id"].startswith("test."))
+        with duckdb.connect(str(settings.duckdb_path)) as con:
+            con.execute(f"delete from {table} where run_id = 'test'")
+        return result["failures"]
+
+    assert key_test_failures(None) == 0
+    assert key_test_failures("* replace ('test' as run_id)") == 1  # a duplicate key
+    assert key_test_failures("* replace ('test' as run_id, null as sector)") == 1
+    assert key_test_failures("* replace ('test' as run_id, null as date_day)") == 1
 
 
 def gold_rows(path: Path, table: str) -> list[tuple]:

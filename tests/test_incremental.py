@@ -357,9 +357,7 @@ def test_data_tests_of_a_daily_run_check_the_sessions_it_changed(scenario: Scena
             {"data_tests_scope": scope},
         )
         results = json.loads((settings.data_dir / "dbt/target/run_results.json").read_text())
-        key_test = next(
-            r for r in results["results"] if "unique_combination_of_columns" in r["unique_id"]
-        )
+        key_test = next(r for r in results["results"] if "primary_key" in r["unique_id"])
         return {"status": key_test["status"], "sql": key_test["compiled_code"]}
 
     # The last run recomputed one session; an old duplicate is outside it.

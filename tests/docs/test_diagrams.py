@@ -103,14 +103,8 @@ def test_grain_comes_from_meta_when_declared_and_a_missing_key_is_an_error():
     nodes = [
         _model("dim_a", ["a_id"], grain="one row per thing"),
         _model("fact_b", ["a_id", "day"]),
-        _test("unique", "dim_a", "a_id", {}, ["dim_a"]),
-        _test(
-            "unique_combination_of_columns",
-            "fact_b",
-            None,
-            {"combination_of_columns": ["a_id", "day"]},
-            ["fact_b"],
-        ),
+        _test("primary_key", "dim_a", "a_id", {}, ["dim_a"]),
+        _test("primary_key", "fact_b", None, {"columns": ["a_id", "day"]}, ["fact_b"]),
         _test("relationships", "fact_b", "a_id", {"field": "a_id"}, ["dim_a", "fact_b"]),
     ]
     manifest = {"nodes": {n["unique_id"]: n for n in nodes}}
@@ -120,6 +114,6 @@ def test_grain_comes_from_meta_when_declared_and_a_missing_key_is_an_error():
     assert (dim.name, dim.grain, dim.key) == ("dim_a", "one row per thing", ("a_id",))
     assert (fact.grain, fact.foreign_keys) == ("one row per (a_id, day)", {"a_id": "dim_a"})
 
-    del manifest["nodes"]["test.equity_analytics.unique_dim_a_a_id"]
+    del manifest["nodes"]["test.equity_analytics.primary_key_dim_a_a_id"]
     with pytest.raises(diagrams.DiagramError, match="dim_a has no primary-key test"):
         diagrams.star_schema_tables(manifest)
