@@ -158,6 +158,23 @@ def test_the_primary_key_test_fails_on_a_duplicate_key_and_on_a_null_key_part(
     assert key_test_failures("* replace ('test' as run_id, null as date_day)") == 1
 
 
+@pytest.mark.parametrize(
+    "table", ["silver.int_positions_valued", "gold.fact_portfolio_position_daily"]
+)
+def test_the_position_tables_are_stored_session_by_session(built_sample_warehouse, table):
+    # DuckDB keeps insertion order (rowid) and skips row groups by min/max: a daily run's
+    # bounds on recent sessions skip history only if the sessions are stored in order.
+    with duckdb.connect(str(built_sample_warehouse.duckdb_path), read_only=True) as con:
+        rows, out_of_order = con.execute(
+            "select count(*), count(case when date_day < previous_date_day then 1 end) from ("
+            "  select date_day, lag(date_day) over (order by rowid) as previous_date_day"
+            f"  from {table}"
+            ")"
+        ).fetchone()
+    assert rows > 10_000
+    assert out_of_order == 0
+
+
 def gold_rows(path: Path, table: str) -> list[tuple]:
     with duckdb.connect(str(path), read_only=True) as con:
         columns = [

@@ -75,6 +75,17 @@
             plan.is_full_rebuild
             or {{ this.identifier }}.{{ session_column }} >= {{ recompute_from }}
         )
+        -- The plan's earliest recompute_from once more, as a scalar: DuckDB applies it while
+        -- scanning and skips the older row groups, which it cannot do with the join's
+        -- per-key bound. No bound when a key is rebuilt whole.
+        and {{ this.identifier }}.{{ session_column }} >= coalesce(
+            (
+                select case when count(case when plan.is_full_rebuild then 1 end) = 0
+                    then min({{ recompute_from }}) end
+                from {{ ref(plan_model) }} as plan
+            ),
+            cast('0001-01-01' as date)
+        )
     {%- endif -%}
 {%- endmacro %}
 
@@ -168,6 +179,8 @@
                 and positions.date_day = last_stored.date_day
             inner join {{ ref('dim_security') }} as securities
                 on positions.ticker = securities.ticker
+            -- Also as a scalar, which the warehouse applies while scanning (the join cannot).
+            where positions.date_day >= (select min(date_day) from {{ last_stored }} as last_stored)
             group by positions.portfolio_id, securities.sector
         ) as current_sums
             on stored.portfolio_id = current_sums.portfolio_id
@@ -242,4 +255,17 @@
     {%- endif -%}
     {#- An empty plan reads nothing. -#}
     {%- do return('(' ~ (conditions | join(' or ') or '1 = 0') ~ ')') -%}
+{%- endmacro %}
+
+{#- The ORDER BY that stores a model's rows in the order of its `sort` config on DuckDB, which
+    keeps rows in insertion order and skips row groups by their min and max: with the position
+    tables stored session by session, a daily run's reads and deletes from a recent session
+    touch a few row groups instead of every one (a full build would otherwise write them
+    position by position). Incremental runs append in the same order. Redshift sorts by the
+    sort key itself. -#}
+{% macro order_by_sort_key() -%}
+    {%- set sort = config.get('sort') -%}
+    {%- if sort and target.type == 'duckdb' -%}
+    order by {{ ([sort] if sort is string else sort) | join(', ') }}
+    {%- endif -%}
 {%- endmacro %}

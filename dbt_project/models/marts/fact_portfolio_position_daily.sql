@@ -47,3 +47,4 @@ select
     cast(is_price_stale as boolean) as is_price_stale,
     {{ observability_columns() }}
 from positions
+{{ order_by_sort_key() }}

@@ -268,3 +268,4 @@ from with_previous_market_value as positions
 inner join with_previous_portfolio_value as portfolios
     on positions.portfolio_id = portfolios.portfolio_id
     and positions.date_day = portfolios.date_day
+{{ order_by_sort_key() }}
