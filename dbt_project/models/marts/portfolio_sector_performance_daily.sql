@@ -31,6 +31,9 @@ recompute as (
 
 ),
 
+-- Two reads, so the date bound of the planned portfolios is a join condition, which DuckDB
+-- turns into a filter on the scan of the (session-ordered) position fact: the planned
+-- portfolios from state_date, and the portfolios computed whole.
 positions as (
 
     select
@@ -39,8 +42,17 @@ positions as (
     from {{ ref('fact_portfolio_position_daily') }} as positions
     inner join recompute
         on positions.portfolio_id = recompute.portfolio_id
+        and positions.date_day >= coalesce(recompute.state_date, recompute.recompute_from)
+
+    union all
+
+    select
+        positions.*,
+        recompute.recompute_from
+    from {{ ref('fact_portfolio_position_daily') }} as positions
+    inner join recompute
+        on positions.portfolio_id = recompute.portfolio_id
     where recompute.recompute_from is null
-        or positions.date_day >= coalesce(recompute.state_date, recompute.recompute_from)
 
 ),
 
