@@ -309,7 +309,12 @@ def test_head_request_has_headers_and_no_body(server: SampleTiingoServer) -> Non
 
 
 def test_serve_runs_until_interrupted() -> None:
-    code = "from ingestion.sample_market import serve; serve('127.0.0.1', 0, 'cli-token', None)"
+    # Ctrl+C as in a terminal: a test run started in the background by a shell without job
+    # control inherits an ignored SIGINT, which Python would keep.
+    code = (
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from ingestion.sample_market import serve; serve('127.0.0.1', 0, 'cli-token', None)"
+    )
     process = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
