@@ -31,9 +31,9 @@ recompute as (
 
 ),
 
--- Two reads, so the date bound of the planned portfolios is a join condition, which DuckDB
--- turns into a filter on the scan of the (session-ordered) position fact: the planned
--- portfolios from state_date, and the portfolios computed whole.
+-- The date bound is a join condition (the portfolios computed whole from the earliest date),
+-- which DuckDB turns into a filter on the scan of the session-ordered position fact; an `or`
+-- in a where clause would make it read every position.
 positions as (
 
     select
@@ -42,17 +42,9 @@ positions as (
     from {{ ref('fact_portfolio_position_daily') }} as positions
     inner join recompute
         on positions.portfolio_id = recompute.portfolio_id
-        and positions.date_day >= coalesce(recompute.state_date, recompute.recompute_from)
-
-    union all
-
-    select
-        positions.*,
-        recompute.recompute_from
-    from {{ ref('fact_portfolio_position_daily') }} as positions
-    inner join recompute
-        on positions.portfolio_id = recompute.portfolio_id
-    where recompute.recompute_from is null
+        and positions.date_day >= coalesce(
+            recompute.state_date, recompute.recompute_from, cast('0001-01-01' as date)
+        )
 
 ),
 
