@@ -179,8 +179,6 @@
                 and positions.date_day = last_stored.date_day
             inner join {{ ref('dim_security') }} as securities
                 on positions.ticker = securities.ticker
-            -- Also as a scalar, which the warehouse applies while scanning (the join cannot).
-            where positions.date_day >= (select min(date_day) from {{ last_stored }} as last_stored)
             group by positions.portfolio_id, securities.sector
         ) as current_sums
             on stored.portfolio_id = current_sums.portfolio_id
