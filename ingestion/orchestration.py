@@ -276,6 +276,9 @@ def dbt_render_config() -> RenderConfig:
         load_method=LoadMode.DBT_LS,
         invocation_mode=InvocationMode.DBT_RUNNER,
         test_behavior=TestBehavior.BUILD,
+        # As in the pipeline's daily builds: tests that only a change of code can fail run in
+        # CI and with `transform --test-all-rows` (dbt docs: data_tests_scope).
+        exclude=["tag:invariant"],
         # No Airflow assets per table: nothing is scheduled on them, and each costs DB writes.
         emit_datasets=False,
         # A test on two models (relationships) runs as its own task once both are built.

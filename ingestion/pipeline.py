@@ -88,13 +88,17 @@ def run_transform(
 ) -> TransformResult:
     """``dbt build`` without the unit tests, which dbt recommends running in development and CI
     only (their inputs are fixed; ``make test`` runs them). The data tests check the sessions the
-    build could have changed (dbt docs: data_tests_scope) unless ``dbt_vars`` sets
+    build could have changed and leave out the tests tagged ``invariant``, which only a change
+    of code can fail (dbt docs: data_tests_scope), unless ``dbt_vars`` sets
     ``data_tests_scope`` to ``all``."""
+    build_vars = {"data_tests_scope": "changed", **(dbt_vars or {})}
+    daily_scope = build_vars["data_tests_scope"] == "changed"
+    skip_invariant = ("--exclude", "tag:invariant") if daily_scope else ()
     return run_dbt(
         settings,
         "build",
-        ("--exclude-resource-type", "unit_test", *dbt_args),
-        {"data_tests_scope": "changed", **(dbt_vars or {})},
+        ("--exclude-resource-type", "unit_test", *skip_invariant, *dbt_args),
+        build_vars,
     )
 
 

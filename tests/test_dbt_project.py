@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ingestion import pipeline
 from ingestion.transform import run_dbt
 
 GOLD_TABLES = (
@@ -44,6 +45,38 @@ def test_every_unit_test_passes(built_sample_warehouse, manifest) -> None:
     ]
     assert len(unit_tests) >= 17
     assert result.success and result.counts["pass"] == len(unit_tests)
+
+
+def test_daily_builds_leave_out_the_invariant_tests_and_test_all_rows_runs_every_test(
+    built_sample_warehouse, manifest, tmp_path
+) -> None:
+    # Tests tagged invariant can fail only when the code changes: the pipeline's daily builds
+    # leave them out, `transform --test-all-rows` (and CI, here) runs them (docs: data_tests_scope).
+    settings = replace(built_sample_warehouse.settings, data_dir=tmp_path)
+    shutil.copy(built_sample_warehouse.duckdb_path, settings.duckdb_path)
+    data_tests = {
+        node["name"]: node["tags"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "test" and node["package_name"] == "equity_analytics"
+    }
+    invariant = {name for name, tags in data_tests.items() if "invariant" in tags}
+    assert 0 < len(invariant) < len(data_tests) / 2
+
+    def data_test_statuses(dbt_vars: dict[str, str] | None) -> dict[str, str]:
+        result = pipeline.run_transform(settings, (), dbt_vars)
+        assert result.success
+        results = json.loads((tmp_path / "dbt/target/run_results.json").read_text())
+        return {
+            r["unique_id"].split(".")[2]: r["status"]
+            for r in results["results"]
+            if r["unique_id"].startswith("test.")
+        }
+
+    daily = data_test_statuses(None)
+    assert set(daily) == set(data_tests) - invariant
+    everything = data_test_statuses({"data_tests_scope": "all"})
+    assert set(everything) == set(data_tests)
+    assert set(everything.values()) == {"pass"}
 
 
 def test_a_dbt_command_leaves_the_warehouse_file_free_for_another_process(

@@ -93,6 +93,13 @@ def test_dbt_receives_the_run_id_partition_and_test_scope_as_vars(dag) -> None: 
     }
 
 
+def test_dbt_tasks_leave_out_the_invariant_tests(dag) -> None:  # type: ignore[no-untyped-def]
+    # As the pipeline's daily builds do: only a change of code can fail them, and CI runs them
+    # (dbt docs: data_tests_scope). Cosmos excludes them from each model's `dbt build`.
+    task = dag.task_dict["dbt.fact_portfolio_performance_daily_model_build"]
+    assert "tag:invariant" in task.exclude
+
+
 def test_schedule_is_weekdays_after_the_new_york_close_without_catchup(dag) -> None:  # type: ignore[no-untyped-def]
     from airflow.sdk import CronTriggerTimetable
 
