@@ -14,28 +14,18 @@
 {#- Each security's contribution to its portfolio's return over calendar months, quarters,
     years and since inception; the contributions of a period add up to the portfolio's return
     over that period (docs: contribution_to_return_periods). Built from the incremental
-    monthly sums (int_position_profit_monthly), so it never re-reads daily positions.
-    Incrementally, a planned portfolio's periods that hold or follow its recompute_from, and
-    its since-inception rows, are deleted and summed again from the monthly rows; the rest
-    of its history is left as it was. A portfolio left without stored rows (new, rebuilt
-    whole, or holding a security whose sector changed in dim_security) is summed whole. -#}
+    monthly sums (int_position_profit_monthly), so it never re-reads daily positions; a
+    position's since-inception profit is its last month's profit plus profit_before_month,
+    the exact profit of all its earlier months. Incrementally, a planned portfolio's periods
+    that hold or follow its recompute_from, and its since-inception rows, are deleted and
+    summed again from the monthly rows of the year holding recompute_from on (and each
+    position's last month); the rest of its history is neither read nor rewritten. A
+    portfolio left without stored rows (new, rebuilt whole, or holding a security whose sector
+    changed in dim_security) is summed whole. -#}
 -- depends_on: {{ ref('int_portfolio_recompute_plan') }}
 {% set calendar_periods = ['month', 'quarter', 'year'] -%}
 
 with
-
-performance as (
-
-    select
-        portfolio_id,
-        date_day,
-        portfolio_value,
-        lag(portfolio_value) over (
-            partition by portfolio_id order by date_day
-        ) as previous_portfolio_value
-    from {{ ref('fact_portfolio_performance_daily') }}
-
-),
 
 portfolios as (
 
@@ -45,13 +35,30 @@ portfolios as (
 
 {% if is_incremental() %}
 -- A planned portfolio is summed from the period holding its recompute_from; one without
--- stored rows (recompute_from null) from its first month.
+-- stored rows (recompute_from null) from its first month. Every period summed again starts
+-- on or after first_period_start, the first day of the year holding recompute_from.
 recompute as (
 
-    {{ portfolios_to_recompute() }}
+    select
+        recompute.portfolio_id,
+        recompute.recompute_from,
+        cast({{ dbt.date_trunc('year', 'recompute.recompute_from') }} as date) as first_period_start
+    from ({{ portfolios_to_recompute() }}) as recompute
 
 ),
 {% endif %}
+
+last_months as (
+
+    select monthly.portfolio_id, monthly.ticker, max(monthly.month_start) as month_start
+    from {{ ref('int_position_profit_monthly') }} as monthly
+    {%- if is_incremental() %}
+    inner join recompute
+        on monthly.portfolio_id = recompute.portfolio_id
+    {%- endif %}
+    group by monthly.portfolio_id, monthly.ticker
+
+),
 
 -- Every period is a sum of whole months, exact decimals.
 monthly as (
@@ -63,16 +70,27 @@ monthly as (
         securities.sector,
         monthly.first_session,
         monthly.last_session,
-        monthly.profit
+        monthly.profit,
+        monthly.profit_before_month,
+        last_months.month_start is not null as is_last_month
         {%- if is_incremental() %},
         recompute.recompute_from
         {%- endif %}
     from {{ ref('int_position_profit_monthly') }} as monthly
     inner join {{ ref('dim_security') }} as securities
         on monthly.ticker = securities.ticker
+    left join last_months
+        on monthly.portfolio_id = last_months.portfolio_id
+        and monthly.ticker = last_months.ticker
+        and monthly.month_start = last_months.month_start
     {%- if is_incremental() %}
     inner join recompute
         on monthly.portfolio_id = recompute.portfolio_id
+    -- Positions are valued up to the last session (prices carried forward), so a last month
+    -- is normally the latest one; the since-inception rows do not rely on that.
+    where recompute.recompute_from is null
+        or monthly.month_start >= recompute.first_period_start
+        or last_months.month_start is not null
     {%- endif %}
 
 ),
@@ -97,18 +115,20 @@ contributions_by_period as (
     {%- endif %}
     union all
     {% endfor %}
+    -- Every position starts on the portfolio's inception session (dim_portfolio).
     select
         'since_inception' as period_type,
         portfolios.inception_date as period_start,
         monthly.portfolio_id,
         monthly.ticker,
         monthly.sector,
-        monthly.first_session,
+        portfolios.inception_date as first_session,
         monthly.last_session,
-        monthly.profit
+        cast(monthly.profit_before_month + monthly.profit as decimal(38, 18)) as profit
     from monthly
     inner join portfolios
         on monthly.portfolio_id = portfolios.portfolio_id
+    where monthly.is_last_month
 
 ),
 
@@ -122,6 +142,47 @@ period_sessions as (
         max(last_session) as last_session
     from contributions_by_period
     group by portfolio_id, period_type, period_start
+
+),
+
+{% if is_incremental() %}
+-- The session before the first one summed again: its value starts that period.
+previous_sessions as (
+
+    select performance.portfolio_id, max(performance.date_day) as date_day
+    from {{ ref('fact_portfolio_performance_daily') }} as performance
+    inner join recompute
+        on performance.portfolio_id = recompute.portfolio_id
+    where performance.date_day < recompute.first_period_start
+    group by performance.portfolio_id
+
+),
+{% endif %}
+
+-- Values of the sessions periods start and end on, with the value at the session before.
+-- Incrementally the window reads a planned portfolio's sessions from previous_sessions on,
+-- and its inception session (whose previous value is null, as on a full build).
+performance as (
+
+    select
+        performance.portfolio_id,
+        performance.date_day,
+        performance.portfolio_value,
+        lag(performance.portfolio_value) over (
+            partition by performance.portfolio_id order by performance.date_day
+        ) as previous_portfolio_value
+    from {{ ref('fact_portfolio_performance_daily') }} as performance
+    {%- if is_incremental() %}
+    inner join recompute
+        on performance.portfolio_id = recompute.portfolio_id
+    inner join portfolios
+        on performance.portfolio_id = portfolios.portfolio_id
+    left join previous_sessions
+        on performance.portfolio_id = previous_sessions.portfolio_id
+    where recompute.recompute_from is null
+        or performance.date_day >= coalesce(previous_sessions.date_day, recompute.first_period_start)
+        or performance.date_day = portfolios.inception_date
+    {%- endif %}
 
 ),
 
