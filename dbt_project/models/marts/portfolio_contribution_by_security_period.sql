@@ -19,7 +19,8 @@
     the exact profit of all its earlier months. Incrementally, a planned portfolio's periods
     that hold or follow its recompute_from, and its since-inception rows, are deleted and
     summed again from the monthly rows of the year holding recompute_from on (and each
-    position's last month); the rest of its history is neither read nor rewritten. A
+    position's last month); of the rest of its history only the keys are read (to find each
+    position's last month and the session before the first period summed again). A
     portfolio left without stored rows (new, rebuilt whole, or holding a security whose sector
     changed in dim_security) is summed whole. -#}
 -- depends_on: {{ ref('int_portfolio_recompute_plan') }}
