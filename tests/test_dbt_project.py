@@ -191,6 +191,62 @@ def test_the_primary_key_test_fails_on_a_duplicate_key_and_on_a_null_key_part(
     assert key_test_failures("* replace ('test' as run_id, null as date_day)") == 1
 
 
+def test_the_holdings_reconciliation_counts_each_portfolios_positions_in_its_scope(
+    built_sample_warehouse, tmp_path
+):
+    settings = replace(built_sample_warehouse.settings, data_dir=tmp_path)
+    shutil.copy(built_sample_warehouse.duckdb_path, settings.duckdb_path)
+
+    def failing_portfolios(scope: str) -> int:
+        run_dbt(
+            settings,
+            "test",
+            ("--select", "assert_holdings_reconcile_to_gold"),
+            {"data_tests_scope": scope},
+        )
+        results = json.loads((tmp_path / "dbt/target/run_results.json").read_text())
+        (result,) = (r for r in results["results"] if r["unique_id"].startswith("test."))
+        return result["failures"]
+
+    with duckdb.connect(str(settings.duckdb_path)) as con:
+        (planned, unplanned), last_session = (
+            [
+                row[0]
+                for row in con.execute(
+                    "select portfolio_id from gold.dim_portfolio order by portfolio_id limit 2"
+                ).fetchall()
+            ],
+            con.execute("select max(date_day) from gold.fact_portfolio_position_daily").fetchone()[
+                0
+            ],
+        )
+        # A daily run that recomputed the last session of one portfolio.
+        con.execute(
+            "delete from silver.int_portfolio_recompute_plan where portfolio_id <> ?", [planned]
+        )
+        con.execute(
+            "update silver.int_portfolio_recompute_plan set recompute_from = ?", [last_session]
+        )
+    assert failing_portfolios("changed") == 0
+    assert failing_portfolios("all") == 0
+
+    def drop_one_position(portfolio_id: str) -> None:
+        with duckdb.connect(str(settings.duckdb_path)) as con:
+            con.execute(
+                "delete from gold.fact_portfolio_position_daily where portfolio_id = ? and ticker ="
+                " (select min(ticker) from gold.fact_portfolio_position_daily where portfolio_id = ?)",
+                [portfolio_id, portfolio_id],
+            )
+
+    # A portfolio the run did not recompute is checked by the whole-table scope only.
+    drop_one_position(unplanned)
+    assert failing_portfolios("changed") == 0
+    assert failing_portfolios("all") == 1
+    drop_one_position(planned)
+    assert failing_portfolios("changed") == 1
+    assert failing_portfolios("all") == 2
+
+
 @pytest.mark.parametrize(
     "table", ["silver.int_positions_valued", "gold.fact_portfolio_position_daily"]
 )
