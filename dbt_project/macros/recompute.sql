@@ -255,6 +255,30 @@
     {%- do return('(' ~ (conditions | join(' or ') or '1 = 0') ~ ')') -%}
 {%- endmacro %}
 
+{#- int_security_recompute_plan: a literal condition on the raw date string of the price rows
+    it reads, from the earliest session among the raw rows loaded since the last complete
+    build. Every version the plan compares has such a session, and the vendor's date begins
+    with the session as YYYY-MM-DD, so the string comparison keeps all of them; unlike a
+    condition on the cast session, the warehouse applies it in the raw table's scan, so a
+    daily run casts and joins a few sessions instead of all history. `1 = 1` before the first
+    complete build (everything is new). Looked up when the model is compiled. -#}
+{% macro new_price_versions_condition() -%}
+    {#- In a unit test (`this` is a CTE name) the rows are the test's, not the warehouse's. -#}
+    {%- if not execute or this is string -%}{%- do return('1 = 1') -%}{%- endif -%}
+    {%- if not flags.INTROSPECT -%}
+        {%- do return("vendor_date >= '1970-01-01'") -%}
+    {%- endif -%}
+    {%- set bounds = run_query(
+        'select min(prices.date_day)'
+        ~ ' from ' ~ ref('base_tiingo__daily_prices_typed') ~ ' as prices'
+        ~ ' cross join ' ~ ref('int_recompute_watermarks') ~ ' as watermarks'
+        ~ ' where watermarks.previous_loaded_through is not null'
+        ~ ' and prices.loaded_at > watermarks.previous_loaded_through') -%}
+    {%- set first_session = bounds.columns[0].values()[0] -%}
+    {%- if first_session is none -%}{%- do return('1 = 1') -%}{%- endif -%}
+    {%- do return("vendor_date >= '" ~ first_session ~ "'") -%}
+{%- endmacro %}
+
 {#- The ORDER BY that stores a model's rows by the leading column of its `sort` config on
     DuckDB, which keeps rows in insertion order and skips row groups by their min and max: with
     the position tables stored session by session, a daily run's reads and deletes from a

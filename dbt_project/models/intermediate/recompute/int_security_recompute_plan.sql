@@ -23,10 +23,19 @@ price_rows as (
 
 ),
 
+-- The versions of the sessions loaded since the last build: the rows new_keys and
+-- key_versions read (a literal bound the warehouse applies in the raw table's scan).
+recent_price_rows as (
+
+    select * from price_rows
+    where {{ new_price_versions_condition() }}
+
+),
+
 new_keys as (
 
     select distinct price_rows.ticker, price_rows.date_day
-    from price_rows
+    from recent_price_rows as price_rows
     cross join watermarks
     where watermarks.previous_loaded_through is null
         or price_rows.loaded_at > watermarks.previous_loaded_through
@@ -38,7 +47,7 @@ key_versions as (
     select
         price_rows.*,
         price_rows.loaded_at <= watermarks.previous_loaded_through as was_consumed
-    from price_rows
+    from recent_price_rows as price_rows
     inner join new_keys
         on price_rows.ticker = new_keys.ticker
         and price_rows.date_day = new_keys.date_day
