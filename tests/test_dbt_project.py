@@ -29,6 +29,14 @@ RUN_METADATA = ("run_id", "processed_at", "bronze_key")
 CLI = str(Path(sys.executable).with_name("equity-analytics"))
 
 
+def data_test_result(settings, select: str, scope: str) -> dict:
+    """The run_results.json entry of the one data test `select` picks, run with that scope."""
+    run_dbt(settings, "test", ("--select", select), {"data_tests_scope": scope})
+    results = json.loads((settings.data_dir / "dbt/target/run_results.json").read_text())
+    (result,) = (r for r in results["results"] if r["unique_id"].startswith("test."))
+    return result
+
+
 @pytest.fixture(scope="module")
 def manifest(built_sample_warehouse) -> dict:
     result = run_dbt(built_sample_warehouse.settings, "parse")
@@ -173,14 +181,9 @@ def test_the_primary_key_test_fails_on_a_duplicate_key_and_on_a_null_key_part(
         if copied_row:
             with duckdb.connect(str(settings.duckdb_path)) as con:
                 con.execute(f"insert into {table} select {copied_row} from {table} limit 1")
-        run_dbt(
-            settings,
-            "test",
-            ("--select", "portfolio_sector_performance_daily,test_name:primary_key"),
-            {"data_tests_scope": "all"},
+        result = data_test_result(
+            settings, "portfolio_sector_performance_daily,test_name:primary_key", "all"
         )
-        results = json.loads((tmp_path / "dbt/target/run_results.json").read_text())
-        (result,) = (r for r in results["results"] if r["unique_id"].startswith("test."))
         with duckdb.connect(str(settings.duckdb_path)) as con:
             con.execute(f"delete from {table} where run_id = 'test'")
         return result["failures"]
@@ -198,28 +201,16 @@ def test_the_holdings_reconciliation_counts_each_portfolios_positions_in_its_sco
     shutil.copy(built_sample_warehouse.duckdb_path, settings.duckdb_path)
 
     def failing_portfolios(scope: str) -> int:
-        run_dbt(
-            settings,
-            "test",
-            ("--select", "assert_holdings_reconcile_to_gold"),
-            {"data_tests_scope": scope},
-        )
-        results = json.loads((tmp_path / "dbt/target/run_results.json").read_text())
-        (result,) = (r for r in results["results"] if r["unique_id"].startswith("test."))
-        return result["failures"]
+        return data_test_result(settings, "assert_holdings_reconcile_to_gold", scope)["failures"]
 
     with duckdb.connect(str(settings.duckdb_path)) as con:
-        (planned, unplanned), last_session = (
-            [
-                row[0]
-                for row in con.execute(
-                    "select portfolio_id from gold.dim_portfolio order by portfolio_id limit 2"
-                ).fetchall()
-            ],
-            con.execute("select max(date_day) from gold.fact_portfolio_position_daily").fetchone()[
-                0
-            ],
-        )
+        portfolios = con.execute(
+            "select portfolio_id from gold.dim_portfolio order by portfolio_id limit 2"
+        ).fetchall()
+        (planned,), (unplanned,) = portfolios
+        (last_session,) = con.execute(
+            "select max(date_day) from gold.fact_portfolio_position_daily"
+        ).fetchone()
         # A daily run that recomputed the last session of one portfolio.
         con.execute(
             "delete from silver.int_portfolio_recompute_plan where portfolio_id <> ?", [planned]
