@@ -268,14 +268,11 @@
     {%- if not flags.INTROSPECT -%}
         {%- do return("vendor_date >= '1970-01-01'") -%}
     {%- endif -%}
-    {%- set bounds = run_query(
-        'select min(prices.date_day)'
-        ~ ' from ' ~ ref('base_tiingo__daily_prices_typed') ~ ' as prices'
-        ~ ' cross join ' ~ ref('int_recompute_watermarks') ~ ' as watermarks'
-        ~ ' where watermarks.previous_loaded_through is not null'
-        ~ ' and prices.loaded_at > watermarks.previous_loaded_through') -%}
+    {%- set bounds = run_query(raw_prices_changed_from_sql()) -%}
     {%- set first_session = bounds.columns[0].values()[0] -%}
-    {%- if first_session is none -%}{%- do return('1 = 1') -%}{%- endif -%}
+    {%- if first_session is none or not bounds.columns[1].values()[0] -%}
+        {%- do return('1 = 1') -%}
+    {%- endif -%}
     {%- do return("vendor_date >= '" ~ first_session ~ "'") -%}
 {%- endmacro %}
 
