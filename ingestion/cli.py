@@ -165,9 +165,9 @@ def load_command(settings: Settings) -> None:
 @click.option(
     "--test-all-rows",
     is_flag=True,
-    help="Data tests check whole tables, not only the sessions this build changed, and the "
-    "tests tagged invariant run too (for a weekly or post-migration check; slower on long "
-    "histories).",
+    help="Data tests check whole tables, not only the sessions this build changed, the "
+    "tests tagged invariant run too, and every seed and view is built, changed or not (for a "
+    "weekly or post-migration check; slower on long histories).",
 )
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj

@@ -11,6 +11,7 @@ from datetime import date
 
 import duckdb
 
+from ingestion.build_state import forget_state, save_state, usable_state, warehouse_last_build
 from ingestion.ingest import IngestSummary, ingest
 from ingestion.load import LoadSummary, RawLoader, load_new_objects, restore_price_range
 from ingestion.loaders.duckdb_loader import DuckDBLoader
@@ -90,16 +91,38 @@ def run_transform(
     only (their inputs are fixed; ``make test`` runs them). The data tests check the sessions the
     build could have changed and leave out the tests tagged ``invariant``, which only a change
     of code can fail (dbt docs: data_tests_scope), unless ``dbt_vars`` sets
-    ``data_tests_scope`` to ``all``."""
+    ``data_tests_scope`` to ``all``.
+
+    A daily build of the whole project (no ``dbt_args``) also leaves out the seeds and views
+    that nothing changed since the last complete build of the whole project on this warehouse
+    (selector ``daily_build``; module ``build_state``); ``data_tests_scope`` ``all`` builds them.
+    """
     build_vars = {"data_tests_scope": "changed", **(dbt_vars or {})}
     daily_scope = build_vars["data_tests_scope"] == "changed"
-    skip_invariant = ("--exclude", "tag:invariant") if daily_scope else ()
-    return run_dbt(
+    whole_project = not dbt_args
+    state = None
+    if whole_project and daily_scope:
+        state = usable_state(settings, warehouse_last_build(settings))
+    if state:
+        # The selector leaves out the invariant tests too.
+        selection: tuple[str, ...] = ("--selector", "daily_build", "--state", str(state))
+    elif daily_scope:
+        selection = ("--exclude", "tag:invariant")
+    else:
+        selection = ()
+    result = run_dbt(
         settings,
         "build",
-        ("--exclude-resource-type", "unit_test", *skip_invariant, *dbt_args),
+        ("--exclude-resource-type", "unit_test", *selection, *dbt_args),
         build_vars,
     )
+    # A partial or failed build may have created seeds or views from other code than the saved
+    # manifest's: the next daily build then builds them all.
+    if whole_project and result.success:
+        save_state(settings)
+    else:
+        forget_state(settings)
+    return result
 
 
 @dataclass

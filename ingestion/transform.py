@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from ingestion.settings import DBT_PROJECT_DIR, Settings
 
@@ -32,6 +33,11 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
     }
 
 
+def artifacts_dir(settings: Settings) -> Path:
+    """dbt's target and log folders for this data folder."""
+    return settings.data_dir.resolve() / "dbt"
+
+
 def dbt_args(
     settings: Settings,
     command: str,
@@ -39,7 +45,7 @@ def dbt_args(
     dbt_vars: Mapping[str, str] | None = None,
 ) -> list[str]:
     """dbt's arguments; the run id goes through the environment (see ``run_dbt``)."""
-    artifacts = settings.data_dir.resolve() / "dbt"
+    artifacts = artifacts_dir(settings)
     return [
         *command.split(),  # "build", or a two-word command such as "docs generate"
         "--project-dir", str(DBT_PROJECT_DIR),

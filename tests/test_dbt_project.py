@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from ingestion import pipeline
+from ingestion.settings import new_run_id
 from ingestion.transform import run_dbt
 
 GOLD_TABLES = (
@@ -85,6 +86,66 @@ def test_daily_builds_leave_out_the_invariant_tests_and_test_all_rows_runs_every
     everything = data_test_statuses({"data_tests_scope": "all"})
     assert set(everything) == set(data_tests)
     assert set(everything.values()) == {"pass"}
+
+
+def test_a_daily_build_leaves_out_the_seeds_and_views_nothing_changed_since_the_last_one(
+    built_sample_warehouse, manifest, tmp_path
+) -> None:
+    # docs: daily_build_state. The saved manifest is used only on the warehouse whose last
+    # complete build saved it; a view changed since (or downstream of a change) is built again.
+    settings = replace(built_sample_warehouse.settings, data_dir=tmp_path)
+    shutil.copy(built_sample_warehouse.duckdb_path, settings.duckdb_path)
+    nodes = {
+        uid: node
+        for uid, node in manifest["nodes"].items()
+        if node["package_name"] == "equity_analytics"
+    }
+    seeds = {uid for uid, node in nodes.items() if node["resource_type"] == "seed"}
+    views = {
+        uid
+        for uid, node in nodes.items()
+        if node["resource_type"] == "model" and node["config"]["materialized"] == "view"
+    }
+    seed_tests = {
+        uid
+        for uid, node in nodes.items()
+        if node["resource_type"] == "test" and set(node["depends_on"]["nodes"]) <= seeds
+    }
+    assert len(seeds) == 2 and len(views) >= 10 and len(seed_tests) >= 5
+
+    def daily_build() -> set[str]:
+        result = pipeline.run_transform(replace(settings, run_id=new_run_id()))
+        assert result.success, result.counts
+        results = json.loads((tmp_path / "dbt/target/run_results.json").read_text())
+        return {r["unique_id"] for r in results["results"]}
+
+    # No state yet (a new data folder): everything is built, and the build's manifest is kept.
+    first = daily_build()
+    assert seeds | views | seed_tests <= first
+    # Nothing changed: no seed, no seed test, no view; every other node as before.
+    second = daily_build()
+    assert second == first - seeds - views - seed_tests
+    # A view whose code changed since the saved manifest, and the views downstream of it.
+    state_manifest = tmp_path / "dbt/last_build/manifest.json"
+    saved = json.loads(state_manifest.read_text())
+    changed = "model.equity_analytics.base_tiingo__daily_price_versions"
+    saved["nodes"][changed]["raw_code"] += "\n-- an older version of the view"
+    state_manifest.write_text(json.dumps(saved))
+    downstream_views = {
+        "model.equity_analytics.stg_tiingo__daily_prices",
+        "model.equity_analytics.stg_tiingo__daily_price_superseded",
+        "model.equity_analytics.int_prices_validated",
+        "model.equity_analytics.portfolio_contribution_by_security",
+        "model.equity_analytics.portfolio_sector_exposure_daily",
+    }
+    assert downstream_views <= views
+    assert daily_build() == second | {changed} | downstream_views
+    # The warehouse replaced by one this state did not build: everything is built again.
+    shutil.copy(built_sample_warehouse.duckdb_path, settings.duckdb_path)
+    assert daily_build() == first
+    # A partial build forgets the state.
+    assert pipeline.run_transform(settings, ("--select", "dim_date")).success
+    assert daily_build() == first
 
 
 def test_a_dbt_command_leaves_the_warehouse_file_free_for_another_process(

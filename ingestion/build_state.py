@@ -1,0 +1,89 @@
+"""The manifest of the last complete daily build, kept so that the next daily build can leave out
+the seeds and views it would only create again unchanged (dbt selector ``daily_build``).
+
+dbt compares the project with this manifest (``--state``): a seed or view is left out when
+neither it nor anything upstream of it changed. That holds only if the warehouse still has what
+that build created, so the manifest is used only while the warehouse's last complete build
+(``audit.gold_builds``) is the one that saved it: a warehouse rebuilt from scratch, restored
+from a copy, or built since by other means gets every node again.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import redshift_connector
+
+from ingestion.loaders.redshift_loader import Connection
+from ingestion.redshift_settings import RedshiftSettings
+from ingestion.settings import Settings
+from ingestion.transform import artifacts_dir
+
+MANIFEST = "manifest.json"
+BUILD_RECORD = "build.json"
+
+# audit.gold_builds (written by dbt's on-run-end hook) does not exist before the first build;
+# asking information_schema first keeps the query free of errors on both warehouses.
+GOLD_BUILDS_EXISTS_SQL = (
+    "select count(*) from information_schema.tables "
+    "where table_schema = 'audit' and table_name = 'gold_builds'"
+)
+LAST_GOLD_BUILD_SQL = "select run_id from audit.gold_builds order by recorded_at desc limit 1"
+
+
+def state_dir(settings: Settings) -> Path:
+    return artifacts_dir(settings) / "last_build"
+
+
+def last_gold_build(connection: Connection) -> str | None:
+    """Run id of the last build that completed every model of the recompute chain."""
+    cursor = connection.cursor()
+    cursor.execute(GOLD_BUILDS_EXISTS_SQL)
+    if not cursor.fetchall()[0][0]:
+        return None
+    cursor.execute(LAST_GOLD_BUILD_SQL)
+    rows = cursor.fetchall()
+    return rows[0][0] if rows else None
+
+
+def warehouse_last_build(settings: Settings) -> str | None:
+    """``last_gold_build`` of the configured warehouse (None for a DuckDB file not yet made)."""
+    if settings.target == "redshift":
+        connection = redshift_connector.connect(**RedshiftSettings.from_env().connect_kwargs())
+    elif settings.duckdb_path.exists():
+        connection = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    else:
+        return None
+    try:
+        return last_gold_build(connection)
+    finally:
+        connection.close()
+
+
+def usable_state(settings: Settings, warehouse_last_build: str | None) -> Path | None:
+    """The saved state's folder, if it was saved by the warehouse's last complete build."""
+    folder = state_dir(settings)
+    try:
+        saved_by = json.loads((folder / BUILD_RECORD).read_text())["run_id"]
+    except (OSError, ValueError, KeyError):
+        return None
+    if warehouse_last_build is None or saved_by != warehouse_last_build:
+        return None
+    return folder if (folder / MANIFEST).is_file() else None
+
+
+def save_state(settings: Settings) -> None:
+    """Keep the manifest of the build that just completed under this settings' run id."""
+    folder = state_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    # The record is removed first and written last, so an interrupted save is never usable.
+    (folder / BUILD_RECORD).unlink(missing_ok=True)
+    shutil.copyfile(artifacts_dir(settings) / "target" / MANIFEST, folder / MANIFEST)
+    (folder / BUILD_RECORD).write_text(json.dumps({"run_id": settings.run_id}))
+
+
+def forget_state(settings: Settings) -> None:
+    (state_dir(settings) / BUILD_RECORD).unlink(missing_ok=True)
