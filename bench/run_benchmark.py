@@ -6,8 +6,11 @@ own process so its peak memory (max RSS, server and market included) is measured
 
     .venv/bin/python bench/run_benchmark.py                  # 500 securities, 10 and 20 years
     .venv/bin/python bench/run_benchmark.py --years 10 --securities 100 --portfolios 20
+    .venv/bin/python bench/run_benchmark.py --keep-run-results /tmp/bench   # per-node timings
 
-Results are printed as a table and as JSON (for docs/performance.md).
+Results are printed as a table and as JSON (for docs/performance.md). With
+``--keep-run-results``, each build's ``run_results.json`` (dbt's per-node timings) is copied to
+``DIR/<years>y_<step>.json``, to see which nodes grow with history.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import json
 import random
 import resource
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -79,12 +83,15 @@ def timed(step, *args, **kwargs):  # type: ignore[no-untyped-def]
     return result, round(time.perf_counter() - started, 2)
 
 
-def run_scale(years: int, securities: int, portfolios: int, holdings: int) -> dict:
+def run_scale(
+    years: int, securities: int, portfolios: int, holdings: int, keep_run_results: Path | None
+) -> dict:
     """One scale in this process: backfill to the day before the last session, then one day."""
     from ingestion import pipeline
     from ingestion.calendar import first_session_on_or_after, sessions_back
     from ingestion.sample_market import SampleMarket, SampleTiingoServer
     from ingestion.settings import Settings, new_run_id
+    from ingestion.transform import artifacts_dir
 
     first_year = LAST_SESSION.year - years + 1
     start = first_session_on_or_after(date(first_year, 1, 1))
@@ -110,6 +117,12 @@ def run_scale(years: int, securities: int, portfolios: int, holdings: int) -> di
             data_dir=Path(tmp) / "data", portfolios=str(csv), history_start=start
         ).with_tiingo(base_url=server.base_url, api_key=token)
 
+        def keep(step: str) -> None:
+            if keep_run_results is not None:
+                keep_run_results.mkdir(parents=True, exist_ok=True)
+                run_results = artifacts_dir(settings) / "target" / "run_results.json"
+                shutil.copyfile(run_results, keep_run_results / f"{years}y_{step}.json")
+
         for phase in ("backfill", "daily"):
             if phase == "daily":
                 server.advance_to(LAST_SESSION)
@@ -118,11 +131,13 @@ def run_scale(years: int, securities: int, portfolios: int, holdings: int) -> di
             _, report[f"{phase}_load_s"] = timed(pipeline.run_load, run)
             result, report[f"{phase}_dbt_build_s"] = timed(pipeline.run_transform, run)
             assert result.success, result.counts
+            keep(f"{phase}_dbt_build")
             rerun = replace(settings, run_id=new_run_id())
             if phase == "backfill":
                 # The same day again, as a scheduled rerun builds it.
                 result, report["backfill_rerun_s"] = timed(pipeline.run_transform, rerun)
                 assert result.success, result.counts
+                keep("backfill_rerun")
             else:
                 # The increment again, models only: what the recompute itself costs. Last,
                 # because a partial build makes the next daily build build every seed and view
@@ -130,25 +145,46 @@ def run_scale(years: int, securities: int, portfolios: int, holdings: int) -> di
                 _, report["daily_rerun_models_only_s"] = timed(
                     pipeline.run_transform, rerun, MODELS_ONLY
                 )
+                keep("daily_rerun_models_only")
         with_full_refresh = replace(settings, run_id=new_run_id())
         _, report["full_refresh_models_only_s"] = timed(
             pipeline.run_transform, with_full_refresh, ("--full-refresh", *MODELS_ONLY)
         )
+        keep("full_refresh_models_only")
         report["gold_rows"] = pipeline.warehouse_report(settings).table_rows
     report["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return report
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--years", type=int, nargs="*", default=[10, 20])
-    parser.add_argument("--securities", type=int, default=500)
-    parser.add_argument("--portfolios", type=int, default=100)
-    parser.add_argument("--holdings", type=int, default=30)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--years",
+        type=int,
+        nargs="+",
+        default=[10, 20],
+        help="lengths of history to measure, each in its own process, ending 2024-12-31",
+    )
+    parser.add_argument(
+        "--securities", type=int, default=500, help="synthetic stocks in the market, plus SPY"
+    )
+    parser.add_argument("--portfolios", type=int, default=100, help="portfolios in the holdings")
+    parser.add_argument("--holdings", type=int, default=30, help="holdings per portfolio")
+    parser.add_argument(
+        "--keep-run-results",
+        type=Path,
+        metavar="DIR",
+        help="copy each build's run_results.json here",
+    )
     parser.add_argument("--one-scale", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one_scale:
-        report = run_scale(args.years[0], args.securities, args.portfolios, args.holdings)
+        report = run_scale(
+            args.years[0], args.securities, args.portfolios, args.holdings, args.keep_run_results
+        )
         print(json.dumps(report))
         return
     reports = []
@@ -157,6 +193,8 @@ def main() -> None:
             sys.executable, __file__, "--one-scale", "--years", str(years),
             "--securities", str(args.securities), "--portfolios", str(args.portfolios),
             "--holdings", str(args.holdings),
+            *(["--keep-run-results", str(args.keep_run_results.resolve())]
+              if args.keep_run_results else []),
         ]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         reports.append(json.loads(done.stdout.strip().splitlines()[-1]))
