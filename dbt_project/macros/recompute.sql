@@ -255,25 +255,24 @@
     {%- do return('(' ~ (conditions | join(' or ') or '1 = 0') ~ ')') -%}
 {%- endmacro %}
 
-{#- int_security_recompute_plan: a literal condition on the raw date string of the price rows
-    it reads, from the earliest session among the raw rows loaded since the last complete
-    build. Every version the plan compares has such a session, and the vendor's date begins
-    with the session as YYYY-MM-DD, so the string comparison keeps all of them; unlike a
-    condition on the cast session, the warehouse applies it in the raw table's scan, so a
-    daily run casts and joins a few sessions instead of all history. `1 = 1` before the first
-    complete build (everything is new). Looked up when the model is compiled. -#}
+{#- int_security_recompute_plan: a literal condition on the session of the price rows it
+    reads, from the earliest session among the raw rows loaded since the last complete build.
+    Every version the plan compares has such a session; as a literal, the warehouse applies it
+    in the scan of base_tiingo__daily_prices_typed, stored session by session, so a daily run
+    reads a few sessions instead of all history. `1 = 1` before the first complete build
+    (everything is new). Looked up when the model is compiled. -#}
 {% macro new_price_versions_condition() -%}
     {#- In a unit test (`this` is a CTE name) the rows are the test's, not the warehouse's. -#}
     {%- if not execute or this is string -%}{%- do return('1 = 1') -%}{%- endif -%}
     {%- if not flags.INTROSPECT -%}
-        {%- do return("vendor_date >= '1970-01-01'") -%}
+        {%- do return("date_day >= cast('1970-01-01' as date)") -%}
     {%- endif -%}
     {%- set bounds = run_query(raw_prices_changed_from_sql()) -%}
     {%- set first_session = bounds.columns[0].values()[0] -%}
     {%- if first_session is none or not bounds.columns[1].values()[0] -%}
         {%- do return('1 = 1') -%}
     {%- endif -%}
-    {%- do return("vendor_date >= '" ~ first_session ~ "'") -%}
+    {%- do return("date_day >= cast('" ~ first_session ~ "' as date)") -%}
 {%- endmacro %}
 
 {#- The ORDER BY that stores a model's rows by the leading column of its `sort` config on

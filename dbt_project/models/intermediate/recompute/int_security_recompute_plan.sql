@@ -24,7 +24,7 @@ price_rows as (
 ),
 
 -- The versions of the sessions loaded since the last build: the rows new_keys and
--- key_versions read (a literal bound the warehouse applies in the raw table's scan).
+-- key_versions read (a literal bound the warehouse applies in the typed table's scan).
 recent_price_rows as (
 
     select * from price_rows
