@@ -14,8 +14,9 @@ import duckdb
 import pytest
 
 from ingestion import pipeline
-from ingestion.settings import new_run_id
-from ingestion.transform import run_dbt
+from ingestion.build_state import MANIFEST, state_dir
+from ingestion.settings import Settings, new_run_id
+from ingestion.transform import artifacts_dir, run_dbt
 
 GOLD_TABLES = (
     "dim_date",
@@ -30,11 +31,23 @@ RUN_METADATA = ("run_id", "processed_at", "bronze_key")
 CLI = str(Path(sys.executable).with_name("equity-analytics"))
 
 
+def warehouse_copy(built_sample_warehouse, data_dir: Path) -> Settings:
+    """Settings on a copy of the built sample warehouse in ``data_dir``, free to change."""
+    settings = replace(built_sample_warehouse.settings, data_dir=data_dir)
+    shutil.copy(built_sample_warehouse.duckdb_path, settings.duckdb_path)
+    return settings
+
+
+def run_results(settings: Settings) -> list[dict]:
+    """The node results of the last dbt command run on ``settings``' data folder."""
+    path = artifacts_dir(settings) / "target" / "run_results.json"
+    return json.loads(path.read_text())["results"]
+
+
 def data_test_result(settings, select: str, scope: str) -> dict:
     """The run_results.json entry of the one data test `select` picks, run with that scope."""
     run_dbt(settings, "test", ("--select", select), {"data_tests_scope": scope})
-    results = json.loads((settings.data_dir / "dbt/target/run_results.json").read_text())
-    (result,) = (r for r in results["results"] if r["unique_id"].startswith("test."))
+    (result,) = (r for r in run_results(settings) if r["unique_id"].startswith("test."))
     return result
 
 
@@ -61,8 +74,7 @@ def test_daily_builds_leave_out_the_invariant_tests_and_test_all_rows_runs_every
 ) -> None:
     # Tests tagged invariant can fail only when the code changes: the pipeline's daily builds
     # leave them out, `transform --test-all-rows` (and CI, here) runs them (docs: data_tests_scope).
-    settings = replace(built_sample_warehouse.settings, data_dir=tmp_path)
-    shutil.copy(built_sample_warehouse.duckdb_path, settings.duckdb_path)
+    settings = warehouse_copy(built_sample_warehouse, tmp_path)
     data_tests = {
         node["name"]: node["tags"]
         for node in manifest["nodes"].values()
@@ -74,10 +86,9 @@ def test_daily_builds_leave_out_the_invariant_tests_and_test_all_rows_runs_every
     def data_test_statuses(dbt_vars: dict[str, str] | None) -> dict[str, str]:
         result = pipeline.run_transform(settings, (), dbt_vars)
         assert result.success
-        results = json.loads((tmp_path / "dbt/target/run_results.json").read_text())
         return {
             r["unique_id"].split(".")[2]: r["status"]
-            for r in results["results"]
+            for r in run_results(settings)
             if r["unique_id"].startswith("test.")
         }
 
@@ -93,8 +104,7 @@ def test_a_daily_build_leaves_out_the_seeds_and_views_nothing_changed_since_the_
 ) -> None:
     # docs: daily_build_state. The saved manifest is used only on the warehouse whose last
     # complete build saved it; a view changed since (or downstream of a change) is built again.
-    settings = replace(built_sample_warehouse.settings, data_dir=tmp_path)
-    shutil.copy(built_sample_warehouse.duckdb_path, settings.duckdb_path)
+    settings = warehouse_copy(built_sample_warehouse, tmp_path)
     nodes = {
         uid: node
         for uid, node in manifest["nodes"].items()
@@ -116,8 +126,7 @@ def test_a_daily_build_leaves_out_the_seeds_and_views_nothing_changed_since_the_
     def daily_build() -> set[str]:
         result = pipeline.run_transform(replace(settings, run_id=new_run_id()))
         assert result.success, result.counts
-        results = json.loads((tmp_path / "dbt/target/run_results.json").read_text())
-        return {r["unique_id"] for r in results["results"]}
+        return {r["unique_id"] for r in run_results(settings)}
 
     # No state yet (a new data folder): everything is built, and the build's manifest is kept.
     first = daily_build()
@@ -126,7 +135,7 @@ def test_a_daily_build_leaves_out_the_seeds_and_views_nothing_changed_since_the_
     second = daily_build()
     assert second == first - seeds - views - seed_tests
     # A view whose code changed since the saved manifest, and the views downstream of it.
-    state_manifest = tmp_path / "dbt/last_build/manifest.json"
+    state_manifest = state_dir(settings) / MANIFEST
     saved = json.loads(state_manifest.read_text())
     changed = "model.equity_analytics.base_tiingo__daily_price_versions"
     saved["nodes"][changed]["raw_code"] += "\n-- an older version of the view"
@@ -233,8 +242,7 @@ def test_every_model_has_a_primary_key_test(manifest):
 def test_the_primary_key_test_fails_on_a_duplicate_key_and_on_a_null_key_part(
     built_sample_warehouse, tmp_path
 ):
-    settings = replace(built_sample_warehouse.settings, data_dir=tmp_path)
-    shutil.copy(built_sample_warehouse.duckdb_path, settings.duckdb_path)
+    settings = warehouse_copy(built_sample_warehouse, tmp_path)
     table = "gold.portfolio_sector_performance_daily"  # key: portfolio_id, sector, date_day
 
     def key_test_failures(copied_row: str | None) -> int:
@@ -258,8 +266,7 @@ def test_the_primary_key_test_fails_on_a_duplicate_key_and_on_a_null_key_part(
 def test_the_holdings_reconciliation_counts_each_portfolios_positions_in_its_scope(
     built_sample_warehouse, tmp_path
 ):
-    settings = replace(built_sample_warehouse.settings, data_dir=tmp_path)
-    shutil.copy(built_sample_warehouse.duckdb_path, settings.duckdb_path)
+    settings = warehouse_copy(built_sample_warehouse, tmp_path)
 
     def failing_portfolios(scope: str) -> int:
         return data_test_result(settings, "assert_holdings_reconcile_to_gold", scope)["failures"]
