@@ -304,7 +304,7 @@ def architecture_dot(manifest: dict) -> str:
             gold_tables,
             "#d5e8d4",
         ),
-        _box("gold_views", "gold: analyst views and tables", analyst_models, "#d5e8d4"),
+        _box("gold_views", "gold: analyst views", analyst_models, "#d5e8d4"),
         "}",
         _box(
             "consumers",

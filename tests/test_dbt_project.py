@@ -145,7 +145,9 @@ def test_a_daily_build_leaves_out_the_seeds_and_views_nothing_changed_since_the_
         "model.equity_analytics.stg_tiingo__daily_price_superseded",
         "model.equity_analytics.int_prices_validated",
         "model.equity_analytics.portfolio_contribution_by_security",
+        "model.equity_analytics.portfolio_contribution_by_security_period",
         "model.equity_analytics.portfolio_sector_exposure_daily",
+        "model.equity_analytics.portfolio_sector_performance_daily",
     }
     assert downstream_views <= views
     assert daily_build() == second | {changed} | downstream_views
@@ -209,6 +211,25 @@ def test_the_layer_row_counts_of_a_build_reconcile_raw_to_gold(built_sample_ware
     assert counts["gold.fact_market_price_daily"] == counts["silver.int_security_returns"] > 0
 
 
+def test_gold_holds_the_six_contract_tables_and_the_supporting_kpis_as_views(
+    built_sample_warehouse,
+):
+    """The KPI contract: no table in gold but the six of the v1 star schema; the supporting
+    KPIs (contribution, sector exposure and performance) are views on top of them."""
+    with duckdb.connect(str(built_sample_warehouse.duckdb_path), read_only=True) as con:
+        relations = con.execute(
+            "select table_type, table_name from information_schema.tables "
+            "where table_schema = 'gold' order by table_name"
+        ).fetchall()
+    assert [name for kind, name in relations if kind == "BASE TABLE"] == sorted(GOLD_TABLES)
+    assert [name for kind, name in relations if kind == "VIEW"] == [
+        "portfolio_contribution_by_security",
+        "portfolio_contribution_by_security_period",
+        "portfolio_sector_exposure_daily",
+        "portfolio_sector_performance_daily",
+    ]
+
+
 def models_of(manifest: dict) -> list[dict]:
     return [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
 
@@ -243,7 +264,7 @@ def test_the_primary_key_test_fails_on_a_duplicate_key_and_on_a_null_key_part(
     built_sample_warehouse, tmp_path
 ):
     settings = warehouse_copy(built_sample_warehouse, tmp_path)
-    table = "gold.portfolio_sector_performance_daily"  # key: portfolio_id, sector, date_day
+    table = "silver.int_sector_performance_daily"  # key: portfolio_id, sector, date_day
 
     def key_test_failures(copied_row: str | None) -> int:
         """Failures of the table's primary-key test after inserting one changed copy of a row."""
@@ -251,7 +272,7 @@ def test_the_primary_key_test_fails_on_a_duplicate_key_and_on_a_null_key_part(
             with duckdb.connect(str(settings.duckdb_path)) as con:
                 con.execute(f"insert into {table} select {copied_row} from {table} limit 1")
         result = data_test_result(
-            settings, "portfolio_sector_performance_daily,test_name:primary_key", "all"
+            settings, "int_sector_performance_daily,test_name:primary_key", "all"
         )
         with duckdb.connect(str(settings.duckdb_path)) as con:
             con.execute(f"delete from {table} where run_id = 'test'")

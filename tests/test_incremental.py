@@ -258,27 +258,28 @@ def test_random_increments_corrections_and_reprocessing_equal_a_full_refresh(
 def test_a_sector_changed_in_the_security_master_reaches_the_sector_tables(
     scenario: Scenario,
 ) -> None:
-    """The period and sector-performance tables store rows by each security's sector; a
-    reclassification changes no price or holding, so the recompute plans miss it and each
-    model checks its stored sectors itself."""
+    """The tables behind the period and sector-performance views store rows by each
+    security's sector; a reclassification changes no price or holding, so the recompute plans
+    miss it and each model checks its stored sectors itself."""
     scenario.run_day()
     warehouse = scenario.settings.duckdb_path
     tables = [
         "gold.portfolio_contribution_by_security_period",
         "gold.portfolio_sector_performance_daily",
     ]
+    stored_tables = [
+        "silver.int_contribution_by_security_period",
+        "silver.int_sector_performance_daily",
+    ]
     current = {table: read_table(warehouse, table) for table in tables}
     # As if the previous build had stored P1's IT holdings under a sector since renamed.
     with duckdb.connect(str(warehouse)) as con:
         stale = [
             con.execute(
-                f"update {tables[0]} set sector = 'Old sector' "
+                f"update {stored} set sector = 'Old sector' "
                 "where portfolio_id = 'P1' and sector = 'Information Technology'"
-            ).fetchone()[0],
-            con.execute(
-                f"update {tables[1]} set sector = 'Old sector' "
-                "where portfolio_id = 'P1' and sector = 'Information Technology'"
-            ).fetchone()[0],
+            ).fetchone()[0]
+            for stored in stored_tables
         ]
     assert min(stale) > 0
 

@@ -89,7 +89,7 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Pre-hook of portfolio_contribution_by_security_period: a planned portfolio's calendar
+{#- Pre-hook of int_contribution_by_security_period: a planned portfolio's calendar
     periods (month, quarter, year) that hold its recompute_from or start after it, and its
     since-inception rows, which every recomputed session changes. -#}
 {% macro delete_planned_periods(plan_model) -%}
@@ -131,7 +131,7 @@
         or stored_portfolios.portfolio_id is null
 {%- endmacro %}
 
-{#- Second pre-hook of portfolio_contribution_by_security_period: its rows carry each security's
+{#- Second pre-hook of int_contribution_by_security_period: its rows carry each security's
     sector from dim_security, which the recompute plans do not watch (a reclassification in the
     security master changes no price or holding). A portfolio with a row whose sector is no
     longer dim_security's is deleted whole, and the model sums it again. -#}
@@ -148,7 +148,7 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Second pre-hook of portfolio_sector_performance_daily: its rows are grouped by the sector
+{#- Second pre-hook of int_sector_performance_daily: its rows are grouped by the sector
     dim_security gives each security, which the recompute plans do not watch. At each
     portfolio's last stored session (after the first pre-hook), the stored market value of
     every sector must equal the exact sum of that session's positions under today's sectors;
