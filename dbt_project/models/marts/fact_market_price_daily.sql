@@ -30,10 +30,14 @@ recomputed as (
 
     select security_returns.*
     from security_returns
+    -- The date bound in the join condition, not in a where clause: DuckDB turns it into a
+    -- filter on the scan of int_security_returns (0.075 -> 0.008 s for a daily run at 10
+    -- years), where an `or` would make it read and join every row of history.
     inner join plan
         on security_returns.ticker = plan.ticker
-    where plan.is_full_rebuild
-        or security_returns.date_day >= plan.recompute_from
+        and security_returns.date_day >= case
+            when plan.is_full_rebuild then cast('0001-01-01' as date) else plan.recompute_from
+        end
 
 )
 {% else %},
