@@ -14,10 +14,10 @@
 {#- Each security's contribution to its portfolio's return over calendar months, quarters,
     years and since inception; the contributions of a period add up to the portfolio's return
     over that period (docs: contribution_to_return_periods): the rows of the gold view
-    portfolio_contribution_by_security_period. Built from the incremental
-    monthly sums (int_position_profit_monthly), so it never re-reads daily positions; a
-    position's since-inception profit is its last month's profit plus profit_before_month,
-    the exact profit of all its earlier months. Incrementally, a planned portfolio's periods
+    portfolio_contribution_by_security_period. Built from the incremental monthly sums
+    (int_position_profit_monthly), so it never re-reads daily positions; a position's
+    since-inception profit is its last month's profit plus profit_before_month, the exact
+    profit of all its earlier months. Incrementally, a planned portfolio's periods
     that hold or follow its recompute_from, and its since-inception rows, are deleted and
     summed again from the monthly rows of the year holding recompute_from on (and each
     position's last month); of the rest of its history only the keys are read (to find each

@@ -15,11 +15,11 @@
     contributions over its prior-session weight) and a growth index whose ratio between two
     sessions is the sector's return over that period (docs: sector_performance). The rows of
     the gold view portfolio_sector_performance_daily, stored so that readers and tests do not
-    sum every position row again. Incrementally, a
-    planned portfolio is computed from the positions of state_date (the previous weight of
-    its first recomputed session), each sector's first market value coming from its first
-    stored row; a portfolio left without stored rows (new, rebuilt whole, or holding a
-    security whose sector changed in dim_security) is computed whole. -#}
+    sum every position row again. Incrementally, a planned portfolio is computed from the
+    positions of state_date (the previous weight of its first recomputed session), each
+    sector's first market value coming from its first stored row; a portfolio left without
+    stored rows (new, rebuilt whole, or holding a security whose sector changed in
+    dim_security) is computed whole. -#}
 -- depends_on: {{ ref('int_portfolio_recompute_plan') }}
 -- depends_on: {{ ref('dim_portfolio') }}
 with
