@@ -47,15 +47,15 @@
 
 {#- For singular tests: the condition on `session_column` of the rows `scope` covers, or
     `1 = 1` when tests check whole tables. -#}
-{% macro changed_rows_filter(scope, session_column='date_day') -%}
+{% macro changed_rows_filter(scope, session_column='date_day', text_session=false) -%}
     {%- if data_tests_scope_is_changed() -%}
-        {{- changed_rows_condition(scope, session_column) -}}
+        {{- changed_rows_condition(scope, session_column, text_session=text_session) -}}
     {%- else -%}
         1 = 1
     {%- endif -%}
 {%- endmacro %}
 
-{% macro changed_rows_condition(scope, session_column, month_column=none) -%}
+{% macro changed_rows_condition(scope, session_column, month_column=none, text_session=false) -%}
     {%- if not execute -%}{%- do return('1 = 1') -%}{%- endif -%}
     {%- set rebuilt_tickers = [] -%}
     {%- if scope == 'raw_prices' -%}
@@ -79,7 +79,13 @@
     {%- endif -%}
     {%- set conditions = [] -%}
     {%- if first_session is not none -%}
-        {%- set bound = session_column ~ " >= cast('" ~ first_session ~ "' as date)" -%}
+        {%- if text_session -%}
+            {#- An ISO date string ('2024-12-31T00:00:00.000Z') compared as text: no cast of
+                every row of a table stored in load order. -#}
+            {%- set bound = session_column ~ " >= '" ~ first_session ~ "'" -%}
+        {%- else -%}
+            {%- set bound = session_column ~ " >= cast('" ~ first_session ~ "' as date)" -%}
+        {%- endif -%}
         {%- if month_column -%}
             {%- set bound = '(' ~ month_column ~ " >= cast('" ~ (first_session | string)[:8]
                 ~ "01' as date) and " ~ bound ~ ')' -%}

@@ -2,7 +2,7 @@
 -- every current version is either in gold or rejected with a reason. Session by session, so a
 -- daily build checks the sessions it loaded (docs: data_tests_scope).
 {%- set changed_sessions = changed_rows_filter('raw_prices') %}
-{%- set raw_changed_sessions = changed_rows_filter('raw_prices', 'cast(substr("date", 1, 10) as date)') %}
+{%- set raw_changed_sessions = changed_rows_filter('raw_prices', '"date"', text_session=true) %}
 with
 
 counts as (

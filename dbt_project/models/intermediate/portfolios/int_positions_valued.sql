@@ -23,12 +23,6 @@ holdings as (
 
 ),
 
-security_returns as (
-
-    select * from {{ ref('int_security_returns') }}
-
-),
-
 sessions as (
 
     select date_day from {{ ref('nyse_calendar') }}
@@ -38,7 +32,7 @@ sessions as (
 
 last_priced_session as (
 
-    select max(date_day) as date_day from security_returns
+    select max(date_day) as date_day from {{ ref('int_security_returns') }}
 
 ),
 
@@ -142,7 +136,9 @@ security_sessions as (
         on sessions.date_day >= held_securities.from_date
     inner join last_priced_session
         on sessions.date_day <= last_priced_session.date_day
-    left join security_returns
+    -- Read without a CTE, which DuckDB would materialise whole because two parts read it: a
+    -- daily run's join then reads only the planned sessions.
+    left join {{ ref('int_security_returns') }} as security_returns
         on held_securities.ticker = security_returns.ticker
         and sessions.date_day = security_returns.date_day
 
