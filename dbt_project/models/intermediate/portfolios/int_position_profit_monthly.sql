@@ -58,13 +58,43 @@ months as (
 
 {% if is_incremental() %}
 -- After the pre-hook's delete a planned portfolio keeps only the months before the rebuilt
--- ones; the last of them holds the profit made before the rebuilt months.
-last_stored_months as (
+-- ones; the last of them holds the profit made before the rebuilt months. Every session of a
+-- position is valued, so that is the month before the rebuilt ones, looked up first; every
+-- stored month is read only for positions not found there (a holding with a gap, or one
+-- whose first month is rebuilt), so a daily run does not read all history.
+recent_stored_months as (
 
     select stored.portfolio_id, stored.ticker, max(stored.month_start) as month_start
     from {{ this }} as stored
     inner join {{ ref('int_portfolio_recompute_plan') }} as plan
         on stored.portfolio_id = plan.portfolio_id
+        and stored.month_start >= cast(
+            {{ dbt.dateadd('month', -1, dbt.date_trunc('month', 'plan.recompute_from')) }} as date
+        )
+    group by stored.portfolio_id, stored.ticker
+
+),
+
+positions_not_found as (
+
+    select distinct months.portfolio_id, months.ticker
+    from months
+    left join recent_stored_months
+        on months.portfolio_id = recent_stored_months.portfolio_id
+        and months.ticker = recent_stored_months.ticker
+    where recent_stored_months.portfolio_id is null
+
+),
+
+last_stored_months as (
+
+    select * from recent_stored_months
+    union all
+    select stored.portfolio_id, stored.ticker, max(stored.month_start) as month_start
+    from {{ this }} as stored
+    inner join positions_not_found
+        on stored.portfolio_id = positions_not_found.portfolio_id
+        and stored.ticker = positions_not_found.ticker
     group by stored.portfolio_id, stored.ticker
 
 ),

@@ -14,13 +14,14 @@
     first recomputed row) or over their whole history when a dividend or split moved adj_close
     (docs: incremental_recompute). -#}
 -- depends_on: {{ ref('int_security_recompute_plan') }}
+{%- set read_condition = security_prices_read_condition() %}
 with
 
 valid_prices as (
 
     select * from {{ ref('int_prices_validated') }}
     where reject_reason is null
-        and {{ security_prices_read_condition() }}
+        and {{ read_condition }}
 
 ),
 
@@ -32,13 +33,14 @@ plan as (
 ),
 
 -- The pre-hook deleted the planned rows, so what is left of a planned ticker ends before
--- recompute_from.
+-- recompute_from. The read condition holds every such last row (it was looked up from them),
+-- and bounds the lookup to recent sessions instead of all history.
 last_stored as (
 
     select
         stored.ticker,
         max(stored.date_day) as date_day
-    from {{ this }} as stored
+    from (select * from {{ this }} where {{ read_condition }}) as stored
     inner join plan
         on stored.ticker = plan.ticker
     group by stored.ticker
