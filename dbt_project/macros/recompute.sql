@@ -75,10 +75,15 @@
             plan.is_full_rebuild
             or {{ this.identifier }}.{{ session_column }} >= {{ recompute_from }}
         )
-        -- The plan's earliest recompute_from once more, as a scalar: DuckDB applies it while
-        -- scanning and skips the older row groups, which it cannot do with the join's
-        -- per-key bound. No bound when a key is rebuilt whole.
-        and {{ this.identifier }}.{{ session_column }} >= coalesce(
+        and {{ this.identifier }}.{{ session_column }} >= {{ earliest_planned_row(plan_model, recompute_from) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The plan's earliest recompute_from (or an expression of it) once more, as a scalar: DuckDB
+    applies it while scanning and skips the older row groups, which it cannot do with a join's
+    per-key bound. No bound when a key is rebuilt whole. -#}
+{% macro earliest_planned_row(plan_model, recompute_from) -%}
+    coalesce(
             (
                 select case when count(case when plan.is_full_rebuild then 1 end) = 0
                     then min({{ recompute_from }}) end
@@ -86,12 +91,11 @@
             ),
             cast('0001-01-01' as date)
         )
-    {%- endif -%}
 {%- endmacro %}
 
 {#- Pre-hook of int_contribution_by_security_period: a planned portfolio's calendar
-    periods (month, quarter, year) that hold its recompute_from or start after it, and its
-    since-inception rows, which every recomputed session changes. -#}
+    periods (month, quarter, year) that hold its recompute_from or start after it. The table is
+    stored by period start, so the scalar bound skips the older row groups. -#}
 {% macro delete_planned_periods(plan_model) -%}
     {%- if is_incremental() -%}
     delete from {{ this }}
@@ -99,7 +103,6 @@
     where {{ this.identifier }}.portfolio_id = plan.portfolio_id
         and (
             plan.is_full_rebuild
-            or {{ this.identifier }}.period_type = 'since_inception'
             {%- for period in ['month', 'quarter', 'year'] %}
             or (
                 {{ this.identifier }}.period_type = '{{ period }}'
@@ -108,6 +111,20 @@
             )
             {%- endfor %}
         )
+        and {{ this.identifier }}.period_start
+            >= {{ earliest_planned_row(plan_model, 'cast(' ~ dbt.date_trunc('year', 'plan.recompute_from') ~ ' as date)') }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Second pre-hook of int_contribution_by_security_period: a planned portfolio's
+    since-inception rows, which every recomputed session changes. Apart from the calendar
+    periods, which a bound on the period start reaches: these start at inception. -#}
+{% macro delete_planned_since_inception_rows(plan_model) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }}
+    using {{ ref(plan_model) }} as plan
+    where {{ this.identifier }}.portfolio_id = plan.portfolio_id
+        and {{ this.identifier }}.period_type = 'since_inception'
     {%- endif -%}
 {%- endmacro %}
 
@@ -131,7 +148,7 @@
         or stored_portfolios.portfolio_id is null
 {%- endmacro %}
 
-{#- Second pre-hook of int_contribution_by_security_period: its rows carry each security's
+{#- Third pre-hook of int_contribution_by_security_period: its rows carry each security's
     sector from dim_security, which the recompute plans do not watch (a reclassification in the
     security master changes no price or holding). A portfolio with a row whose sector is no
     longer dim_security's is deleted whole, and the model sums it again. -#}

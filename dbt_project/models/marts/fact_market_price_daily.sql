@@ -67,3 +67,4 @@ select
     cast(bronze_key as varchar(1024)) as bronze_key,
     {{ observability_columns() }}
 from recomputed
+{{ order_by_sort_key() }}

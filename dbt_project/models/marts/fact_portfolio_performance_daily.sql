@@ -25,11 +25,12 @@ portfolio_returns as (
         portfolio_returns.*,
         plan.recompute_from
     from {{ ref('int_portfolio_returns') }} as portfolio_returns
+    -- window_from is null when fewer than 251 sessions precede recompute_from: read them all.
+    -- A bound in the join (not an `or` in a where) reaches the scan of the stored returns,
+    -- which are stored session by session, so the older row groups are skipped.
     inner join {{ ref('int_portfolio_recompute_plan') }} as plan
         on portfolio_returns.portfolio_id = plan.portfolio_id
-    -- window_from is null when fewer than 251 sessions precede recompute_from: read them all.
-    where plan.window_from is null
-        or portfolio_returns.date_day >= plan.window_from
+        and portfolio_returns.date_day >= coalesce(plan.window_from, cast('0001-01-01' as date))
 
 ),
 {% else %}
@@ -144,3 +145,4 @@ from kpis
 -- Rows before recompute_from were read only to fill the windows.
 where recompute_from is null
     or date_day >= recompute_from
+{{ order_by_sort_key() }}

@@ -4,9 +4,10 @@
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         pre_hook=[
-        "{{ delete_planned_periods('int_portfolio_recompute_plan') }}",
-        "{{ delete_portfolios_with_changed_sectors() }}"
-    ],
+            "{{ delete_planned_periods('int_portfolio_recompute_plan') }}",
+            "{{ delete_planned_since_inception_rows('int_portfolio_recompute_plan') }}",
+            "{{ delete_portfolios_with_changed_sectors() }}"
+        ],
         tags=['recompute_chain']
     )
 }}
@@ -20,11 +21,12 @@
     profit of all its earlier months. Incrementally, a planned portfolio's periods
     that hold or follow its recompute_from, and its since-inception rows, are deleted and
     summed again from the monthly rows of the year holding recompute_from on (and each
-    position's last month); of the rest of its history only the keys are read (to find each
-    position's last month and the session before the first period summed again). A
-    portfolio left without stored rows (new, rebuilt whole, or holding a security whose sector
-    changed in dim_security) is summed whole. -#}
+    position's last month), and valued from the session before; of the rest of its history
+    only the sessions are read (to find that session). A portfolio left without stored rows
+    (new, rebuilt whole, or holding a security whose sector changed in dim_security) is
+    summed whole. -#}
 -- depends_on: {{ ref('int_portfolio_recompute_plan') }}
+-- depends_on: {{ ref('int_holdings_established') }}
 {% set calendar_periods = ['month', 'quarter', 'year'] -%}
 
 with
@@ -48,52 +50,111 @@ recompute as (
     from ({{ portfolios_to_recompute() }}) as recompute
 
 ),
-{% endif %}
 
-last_months as (
+-- The stored months of a planned portfolio from its first period summed again (all of them
+-- for one summed whole). The bound is in the join, which DuckDB applies in the scan of the
+-- table stored month by month: the older row groups are skipped.
+recent_months as (
+
+    select
+        monthly.*,
+        recompute.recompute_from
+    from {{ ref('int_position_profit_monthly') }} as monthly
+    inner join recompute
+        on monthly.portfolio_id = recompute.portfolio_id
+        and monthly.month_start >= coalesce(recompute.first_period_start, cast('0001-01-01' as date))
+
+),
+
+-- A since-inception row needs the position's last month. Positions are valued up to the last
+-- session (prices carried forward), so it is normally among the months read above; the
+-- months of an established holding of a planned portfolio not found there (a gap) are read
+-- whole, so the since-inception rows do not rely on that.
+positions_not_found as (
+
+    select holdings.portfolio_id, holdings.ticker
+    from {{ ref('int_holdings_established') }} as holdings
+    inner join recompute
+        on holdings.portfolio_id = recompute.portfolio_id
+    left join (select distinct portfolio_id, ticker from recent_months) as found
+        on holdings.portfolio_id = found.portfolio_id
+        and holdings.ticker = found.ticker
+    where holdings.is_established
+        and found.portfolio_id is null
+
+),
+
+older_last_months as (
 
     select monthly.portfolio_id, monthly.ticker, max(monthly.month_start) as month_start
     from {{ ref('int_position_profit_monthly') }} as monthly
-    {%- if is_incremental() %}
-    inner join recompute
-        on monthly.portfolio_id = recompute.portfolio_id
-    {%- endif %}
+    inner join positions_not_found
+        on monthly.portfolio_id = positions_not_found.portfolio_id
+        and monthly.ticker = positions_not_found.ticker
+    -- DuckDB builds this join's hash table on the monthly table however few positions are
+    -- missing; without any (nearly always) the test skips that scan of all history.
+    where exists (select 1 from positions_not_found)
     group by monthly.portfolio_id, monthly.ticker
 
 ),
 
--- Every period is a sum of whole months, exact decimals.
+months_read as (
+
+    select * from recent_months
+    union all
+    select
+        monthly.*,
+        recompute.recompute_from
+    from {{ ref('int_position_profit_monthly') }} as monthly
+    inner join older_last_months
+        on monthly.portfolio_id = older_last_months.portfolio_id
+        and monthly.ticker = older_last_months.ticker
+        and monthly.month_start = older_last_months.month_start
+    inner join recompute
+        on monthly.portfolio_id = recompute.portfolio_id
+
+),
+{% else %}
+months_read as (
+
+    select * from {{ ref('int_position_profit_monthly') }}
+
+),
+{% endif %}
+
+last_months as (
+
+    select portfolio_id, ticker, max(month_start) as month_start
+    from months_read
+    group by portfolio_id, ticker
+
+),
+
+-- Every period is a sum of whole months, exact decimals. Incrementally, the months read are
+-- those that can be summed again, plus each position's last month (earlier ones are left out
+-- of the calendar periods below).
 monthly as (
 
     select
-        monthly.portfolio_id,
-        monthly.ticker,
-        monthly.month_start,
+        months_read.portfolio_id,
+        months_read.ticker,
+        months_read.month_start,
         securities.sector,
-        monthly.first_session,
-        monthly.last_session,
-        monthly.profit,
-        monthly.profit_before_month,
+        months_read.first_session,
+        months_read.last_session,
+        months_read.profit,
+        months_read.profit_before_month,
         last_months.month_start is not null as is_last_month
         {%- if is_incremental() %},
-        recompute.recompute_from
+        months_read.recompute_from
         {%- endif %}
-    from {{ ref('int_position_profit_monthly') }} as monthly
+    from months_read
     inner join {{ ref('dim_security') }} as securities
-        on monthly.ticker = securities.ticker
+        on months_read.ticker = securities.ticker
     left join last_months
-        on monthly.portfolio_id = last_months.portfolio_id
-        and monthly.ticker = last_months.ticker
-        and monthly.month_start = last_months.month_start
-    {%- if is_incremental() %}
-    inner join recompute
-        on monthly.portfolio_id = recompute.portfolio_id
-    -- Positions are valued up to the last session (prices carried forward), so a last month
-    -- is normally the latest one; the since-inception rows do not rely on that.
-    where recompute.recompute_from is null
-        or monthly.month_start >= recompute.first_period_start
-        or last_months.month_start is not null
-    {%- endif %}
+        on months_read.portfolio_id = last_months.portfolio_id
+        and months_read.ticker = last_months.ticker
+        and months_read.month_start = last_months.month_start
 
 ),
 
@@ -159,32 +220,65 @@ previous_sessions as (
     group by performance.portfolio_id
 
 ),
+
+-- Where each planned portfolio's sessions are read from: previous_sessions, or its first
+-- period when none precedes it, or its first session when it is summed whole.
+read_starts as (
+
+    select
+        recompute.portfolio_id,
+        portfolios.inception_date,
+        coalesce(
+            previous_sessions.date_day,
+            recompute.first_period_start,
+            cast('0001-01-01' as date)
+        ) as read_from
+    from recompute
+    inner join portfolios
+        on recompute.portfolio_id = portfolios.portfolio_id
+    left join previous_sessions
+        on recompute.portfolio_id = previous_sessions.portfolio_id
+
+),
+
+-- A planned portfolio's sessions from read_from (a bound in the join, which DuckDB applies
+-- in the scan of the fact stored session by session), and its inception session, whose
+-- previous value is null, as on a full build.
+performance_read as (
+
+    select performance.portfolio_id, performance.date_day, performance.portfolio_value
+    from {{ ref('fact_portfolio_performance_daily') }} as performance
+    inner join read_starts
+        on performance.portfolio_id = read_starts.portfolio_id
+        and performance.date_day >= read_starts.read_from
+    union all
+    select performance.portfolio_id, performance.date_day, performance.portfolio_value
+    from {{ ref('fact_portfolio_performance_daily') }} as performance
+    inner join read_starts
+        on performance.portfolio_id = read_starts.portfolio_id
+        and performance.date_day = read_starts.inception_date
+    where read_starts.inception_date < read_starts.read_from
+
+),
+{% else %}
+performance_read as (
+
+    select portfolio_id, date_day, portfolio_value
+    from {{ ref('fact_portfolio_performance_daily') }}
+
+),
 {% endif %}
 
 -- Values of the sessions periods start and end on, with the value at the session before.
--- Incrementally the window reads a planned portfolio's sessions from previous_sessions on,
--- and its inception session (whose previous value is null, as on a full build).
 performance as (
 
     select
-        performance.portfolio_id,
-        performance.date_day,
-        performance.portfolio_value,
-        lag(performance.portfolio_value) over (
-            partition by performance.portfolio_id order by performance.date_day
-        ) as previous_portfolio_value
-    from {{ ref('fact_portfolio_performance_daily') }} as performance
-    {%- if is_incremental() %}
-    inner join recompute
-        on performance.portfolio_id = recompute.portfolio_id
-    inner join portfolios
-        on performance.portfolio_id = portfolios.portfolio_id
-    left join previous_sessions
-        on performance.portfolio_id = previous_sessions.portfolio_id
-    where recompute.recompute_from is null
-        or performance.date_day >= coalesce(previous_sessions.date_day, recompute.first_period_start)
-        or performance.date_day = portfolios.inception_date
-    {%- endif %}
+        portfolio_id,
+        date_day,
+        portfolio_value,
+        lag(portfolio_value) over (partition by portfolio_id order by date_day)
+            as previous_portfolio_value
+    from performance_read
 
 ),
 
@@ -236,3 +330,4 @@ inner join period_values
     on security_profit.portfolio_id = period_values.portfolio_id
     and security_profit.period_type = period_values.period_type
     and security_profit.period_start = period_values.period_start
+{{ order_by_sort_key() }}

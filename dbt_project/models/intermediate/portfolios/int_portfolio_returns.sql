@@ -245,3 +245,4 @@ select
     stale_position_count,
     {{ observability_columns() }}
 from with_max_drawdown
+{{ order_by_sort_key() }}

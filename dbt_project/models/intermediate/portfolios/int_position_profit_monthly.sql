@@ -149,3 +149,4 @@ select
     profit_before_month,
     {{ observability_columns() }}
 from with_earlier_profit
+{{ order_by_sort_key() }}

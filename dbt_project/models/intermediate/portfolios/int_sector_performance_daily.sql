@@ -157,3 +157,4 @@ from with_previous
 -- The session of state_date was read only for its weight.
 where recompute_from is null
     or date_day >= recompute_from
+{{ order_by_sort_key() }}
