@@ -277,7 +277,8 @@
     Every version the plan compares has such a session; as a literal, the warehouse applies it
     in the scan of base_tiingo__daily_prices_typed, stored session by session, so a daily run
     reads a few sessions instead of all history. `1 = 1` before the first complete build
-    (everything is new). Looked up when the model is compiled. -#}
+    (everything is new); `1 = 0` when nothing was loaded since (a rerun compares nothing).
+    Looked up when the model is compiled. -#}
 {% macro new_price_versions_condition() -%}
     {#- In a unit test (`this` is a CTE name) the rows are the test's, not the warehouse's. -#}
     {%- if not execute or this is string -%}{%- do return('1 = 1') -%}{%- endif -%}
@@ -286,8 +287,11 @@
     {%- endif -%}
     {%- set bounds = run_query(raw_prices_changed_from_sql()) -%}
     {%- set first_session = bounds.columns[0].values()[0] -%}
-    {%- if first_session is none or not bounds.columns[1].values()[0] -%}
+    {%- if not bounds.columns[1].values()[0] -%}
         {%- do return('1 = 1') -%}
+    {%- endif -%}
+    {%- if first_session is none -%}
+        {%- do return('1 = 0') -%}
     {%- endif -%}
     {%- do return("date_day >= cast('" ~ first_session ~ "' as date)") -%}
 {%- endmacro %}
