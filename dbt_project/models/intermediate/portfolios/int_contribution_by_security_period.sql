@@ -67,9 +67,9 @@ recent_months as (
 ),
 
 -- A since-inception row needs the position's last month. Positions are valued up to the last
--- session (prices carried forward), so it is normally among the months read above; the
--- months of an established holding of a planned portfolio not found there (a gap) are read
--- whole, so the since-inception rows do not rely on that.
+-- session (prices carried forward), so it is normally among the months read above; for an
+-- established holding of a planned portfolio not found there (a gap) it is looked up in all
+-- of the position's stored months, so the since-inception rows do not rely on that.
 positions_not_found as (
 
     select holdings.portfolio_id, holdings.ticker
