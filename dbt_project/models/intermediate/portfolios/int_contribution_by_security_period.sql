@@ -68,8 +68,9 @@ recent_months as (
 
 -- A since-inception row needs the position's last month. Positions are valued up to the last
 -- session (prices carried forward), so it is normally among the months read above; for an
--- established holding of a planned portfolio not found there (a gap) it is looked up in all
--- of the position's stored months, so the since-inception rows do not rely on that.
+-- established holding of a planned portfolio not found there (a gap) all of the position's
+-- stored months are read, so the since-inception rows do not rely on that (its months before
+-- the first period summed again stay out of the calendar periods below).
 positions_not_found as (
 
     select holdings.portfolio_id, holdings.ticker
@@ -84,20 +85,6 @@ positions_not_found as (
 
 ),
 
-older_last_months as (
-
-    select monthly.portfolio_id, monthly.ticker, max(monthly.month_start) as month_start
-    from {{ ref('int_position_profit_monthly') }} as monthly
-    inner join positions_not_found
-        on monthly.portfolio_id = positions_not_found.portfolio_id
-        and monthly.ticker = positions_not_found.ticker
-    -- DuckDB builds this join's hash table on the monthly table however few positions are
-    -- missing; without any (nearly always) the test skips that scan of all history.
-    where exists (select 1 from positions_not_found)
-    group by monthly.portfolio_id, monthly.ticker
-
-),
-
 months_read as (
 
     select * from recent_months
@@ -106,12 +93,14 @@ months_read as (
         monthly.*,
         recompute.recompute_from
     from {{ ref('int_position_profit_monthly') }} as monthly
-    inner join older_last_months
-        on monthly.portfolio_id = older_last_months.portfolio_id
-        and monthly.ticker = older_last_months.ticker
-        and monthly.month_start = older_last_months.month_start
+    inner join positions_not_found
+        on monthly.portfolio_id = positions_not_found.portfolio_id
+        and monthly.ticker = positions_not_found.ticker
     inner join recompute
         on monthly.portfolio_id = recompute.portfolio_id
+    -- DuckDB builds this join's hash table on the monthly table however few positions are
+    -- missing; without any (nearly always) the test skips that scan of all history.
+    where exists (select 1 from positions_not_found)
 
 ),
 {% else %}
