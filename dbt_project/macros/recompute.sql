@@ -84,13 +84,13 @@
     per-key bound. No bound when a key is rebuilt whole. -#}
 {% macro earliest_planned_row(plan_model, recompute_from) -%}
     coalesce(
-            (
-                select case when count(case when plan.is_full_rebuild then 1 end) = 0
-                    then min({{ recompute_from }}) end
-                from {{ ref(plan_model) }} as plan
-            ),
-            cast('0001-01-01' as date)
-        )
+        (
+            select case when count(case when plan.is_full_rebuild then 1 end) = 0
+                then min({{ recompute_from }}) end
+            from {{ ref(plan_model) }} as plan
+        ),
+        cast('0001-01-01' as date)
+    )
 {%- endmacro %}
 
 {#- Pre-hook of int_contribution_by_security_period: a planned portfolio's calendar
