@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -181,6 +182,27 @@ def test_a_dbt_command_leaves_the_warehouse_file_free_for_another_process(
     )
     assert opened_for_writing.returncode == 0, opened_for_writing.stderr
     assert int(opened_for_writing.stdout) == 3
+
+
+def test_a_dbt_command_runs_few_garbage_collections_and_restores_the_thresholds(
+    built_sample_warehouse,
+) -> None:
+    collections: list[int] = []
+
+    def count(phase: str, info: dict) -> None:
+        if phase == "stop":
+            collections.append(info["generation"])
+
+    before = gc.get_threshold()
+    gc.callbacks.append(count)
+    try:
+        result = run_dbt(built_sample_warehouse.settings, "show", ("--inline", "select 1 as one"))
+    finally:
+        gc.callbacks.remove(count)
+    assert result.success
+    # Under Python's default thresholds this command collects some hundreds of times.
+    assert len(collections) < 20, f"{len(collections)} collections"
+    assert gc.get_threshold() == before
 
 
 def test_the_layer_row_counts_of_a_build_reconcile_raw_to_gold(built_sample_warehouse) -> None:
