@@ -8,6 +8,11 @@ own process so its peak memory (max RSS, server and market included) is measured
     .venv/bin/python bench/run_benchmark.py --years 10 --securities 100 --portfolios 20
     .venv/bin/python bench/run_benchmark.py --keep-run-results /tmp/bench   # per-node timings
 
+With two scales or more, the daily build is also timed on copies of each scale's warehouse as the
+backfill left it, the scales taking turns in one process (``--alternate-rounds``): the machine's
+speed drifts by more between the scales' runs than the growth with history the comparison looks
+for, and taking turns spreads that drift over both.
+
 Results are printed as a table and as JSON (for docs/performance.md). With
 ``--keep-run-results``, each build's ``run_results.json`` (dbt's per-node timings) is copied to
 ``DIR/<years>y_<step>.json``, to see which nodes grow with history.
@@ -17,10 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -83,19 +90,33 @@ def timed(step, *args, **kwargs):  # type: ignore[no-untyped-def]
     return result, round(time.perf_counter() - started, 2)
 
 
+def history_start(years: int) -> date:
+    from ingestion.calendar import first_session_on_or_after
+
+    return first_session_on_or_after(date(LAST_SESSION.year - years + 1, 1, 1))
+
+
 def run_scale(
-    years: int, securities: int, portfolios: int, holdings: int, keep_run_results: Path | None
+    years: int,
+    securities: int,
+    portfolios: int,
+    holdings: int,
+    keep_run_results: Path | None,
+    snapshot: Path | None,
 ) -> dict:
-    """One scale in this process: backfill to the day before the last session, then one day."""
+    """One scale in this process: backfill to the day before the last session, then one day.
+
+    With ``snapshot``, the warehouse and dbt's folder are copied there just before the daily
+    build, for ``alternate_daily_builds``.
+    """
     from ingestion import pipeline
-    from ingestion.calendar import first_session_on_or_after, sessions_back
+    from ingestion.calendar import sessions_back
     from ingestion.sample_market import SampleMarket, SampleTiingoServer
     from ingestion.settings import Settings, new_run_id
     from ingestion.transform import artifacts_dir
 
-    first_year = LAST_SESSION.year - years + 1
-    start = first_session_on_or_after(date(first_year, 1, 1))
-    universe = synthetic_universe(securities, first_year)
+    start = history_start(years)
+    universe = synthetic_universe(securities, start.year)
     market, market_seconds = timed(SampleMarket, start=start, end=LAST_SESSION, universe=universe)
     report: dict = {
         "years": years,
@@ -129,6 +150,8 @@ def run_scale(
             run = replace(settings, run_id=new_run_id())
             _, report[f"{phase}_ingest_s"] = timed(pipeline.run_ingest, run)
             _, report[f"{phase}_load_s"] = timed(pipeline.run_load, run)
+            if phase == "daily" and snapshot is not None:
+                copy_warehouse(settings.data_dir, snapshot)
             result, report[f"{phase}_dbt_build_s"] = timed(pipeline.run_transform, run)
             assert result.success, result.counts
             keep(f"{phase}_dbt_build")
@@ -156,6 +179,42 @@ def run_scale(
     return report
 
 
+def copy_warehouse(data_dir: Path, to: Path) -> None:
+    """The warehouse file and dbt's folder (its saved state); a daily build reads no bronze."""
+    to.mkdir(parents=True)
+    shutil.copyfile(data_dir / "warehouse.duckdb", to / "warehouse.duckdb")
+    shutil.copytree(data_dir / "dbt", to / "dbt")
+
+
+def alternate_daily_builds(snapshots: Path, scales: list[int], rounds: int) -> dict[int, float]:
+    """Median seconds of the daily build per scale, the scales taking turns in this process.
+
+    Each build runs on a fresh copy of the scale's snapshot. ``os.sync()`` first: a build that
+    starts while the kernel still writes the 1-2 GB copy back is slower on every node.
+    """
+    from ingestion import pipeline
+    from ingestion.settings import Settings, new_run_id
+
+    work = snapshots / "work"
+
+    def daily_build(years: int) -> float:
+        shutil.rmtree(work, ignore_errors=True)
+        copy_warehouse(snapshots / f"{years}y", work)
+        os.sync()
+        settings = Settings(data_dir=work, history_start=history_start(years))
+        result, seconds = timed(pipeline.run_transform, replace(settings, run_id=new_run_id()))
+        assert result.success, result.counts
+        return seconds
+
+    daily_build(scales[0])  # not timed: the first dbt command in a process imports dbt
+    times: dict[int, list[float]] = {years: [] for years in scales}
+    for turn in range(rounds):
+        for years in scales if turn % 2 == 0 else scales[::-1]:
+            times[years].append(daily_build(years))
+    shutil.rmtree(work)
+    return {years: round(statistics.median(seconds), 2) for years, seconds in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
@@ -179,26 +238,58 @@ def main() -> None:
         metavar="DIR",
         help="copy each build's run_results.json here",
     )
+    parser.add_argument(
+        "--alternate-rounds",
+        type=int,
+        default=4,
+        help="with two scales or more: daily builds per scale on copies of the warehouses, "
+        "the scales taking turns in one process (0: none)",
+    )
     parser.add_argument("--one-scale", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--snapshot", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--alternate-in", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.alternate_in:
+        medians = alternate_daily_builds(args.alternate_in, args.years, args.alternate_rounds)
+        print(json.dumps(medians))
+        return
     if args.one_scale:
         report = run_scale(
-            args.years[0], args.securities, args.portfolios, args.holdings, args.keep_run_results
+            args.years[0],
+            args.securities,
+            args.portfolios,
+            args.holdings,
+            args.keep_run_results,
+            args.snapshot,
         )
         print(json.dumps(report))
         return
+    alternate = args.alternate_rounds > 0 and len(args.years) > 1
     reports = []
-    for years in args.years:
-        command = [
-            sys.executable, __file__, "--one-scale", "--years", str(years),
-            "--securities", str(args.securities), "--portfolios", str(args.portfolios),
-            "--holdings", str(args.holdings),
-            *(["--keep-run-results", str(args.keep_run_results.resolve())]
-              if args.keep_run_results else []),
-        ]  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
-        reports.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(json.dumps(reports[-1], indent=2), flush=True)
+    with tempfile.TemporaryDirectory() as snapshots:
+        for years in args.years:
+            command = [
+                sys.executable, __file__, "--one-scale", "--years", str(years),
+                "--securities", str(args.securities), "--portfolios", str(args.portfolios),
+                "--holdings", str(args.holdings),
+                *(["--keep-run-results", str(args.keep_run_results.resolve())]
+                  if args.keep_run_results else []),
+                *(["--snapshot", str(Path(snapshots) / f"{years}y")] if alternate else []),
+            ]  # fmt: skip
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            reports.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(json.dumps(reports[-1], indent=2), flush=True)
+        if alternate:
+            # In a process of its own too: dbt prints its log to this one's output.
+            command = [
+                sys.executable, __file__, "--alternate-in", snapshots,
+                "--years", *map(str, args.years), "--alternate-rounds", str(args.alternate_rounds),
+            ]  # fmt: skip
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            medians = json.loads(done.stdout.strip().splitlines()[-1])
+            for report in reports:
+                report["daily_dbt_build_alternating_median_s"] = medians[str(report["years"])]
+            print(json.dumps({"daily_dbt_build_alternating_median_s": medians}), flush=True)
     keys = [k for k in reports[0] if k.endswith("_s") or k == "peak_rss_mib"]
     print("\n| measure | " + " | ".join(f"{r['years']} years" for r in reports) + " |")
     print("|---|" + "---|" * len(reports))

@@ -31,14 +31,18 @@ def node_kinds(run_results: Path) -> Counter[str]:
 def test_the_benchmark_builds_the_scale_it_reports(tmp_path: Path) -> None:
     kept = tmp_path / "run_results"
     done = subprocess.run(
-        [sys.executable, str(BENCHMARK), "--years", "2", "--securities", "6"]
-        + ["--portfolios", "3", "--holdings", "4", "--keep-run-results", str(kept)],
+        [sys.executable, str(BENCHMARK), "--years", "2", "1", "--securities", "6"]
+        + ["--portfolios", "3", "--holdings", "4", "--keep-run-results", str(kept)]
+        + ["--alternate-rounds", "2"],
         capture_output=True,
         text=True,
         timeout=600,
         check=True,
     )
-    report, _ = json.JSONDecoder().raw_decode(done.stdout)
+    decoder = json.JSONDecoder()
+    report, end = decoder.raw_decode(done.stdout)
+    one_year, end = decoder.raw_decode(done.stdout, end + 1)
+    alternating, _ = decoder.raw_decode(done.stdout, end + 1)
 
     sessions = report["sessions"]
     assert sessions == 502  # NYSE sessions of 2023 and 2024
@@ -49,6 +53,13 @@ def test_the_benchmark_builds_the_scale_it_reports(tmp_path: Path) -> None:
     assert rows["audit.rejected_records"] == 0
     assert all(report[f"{step}_s"] > 0 for step in STEPS)
     assert "| daily_dbt_build_s |" in done.stdout
+    assert one_year["sessions"] == 252  # 2024
+    assert one_year["gold_rows"]["gold.fact_portfolio_performance_daily"] == 3 * 252
+    # The daily builds on copies of both warehouses, taking turns (each asserted a success).
+    medians = alternating["daily_dbt_build_alternating_median_s"]
+    assert set(medians) == {"2", "1"} and all(seconds > 0 for seconds in medians.values())
+    row = f"| daily_dbt_build_alternating_median_s | {medians['2']} | {medians['1']} |"
+    assert row in done.stdout
 
     kinds = {step: node_kinds(kept / f"2y_{step}.json") for step in STEPS}
     assert kinds["backfill_dbt_build"]["seed"] == 2
