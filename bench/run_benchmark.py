@@ -15,7 +15,8 @@ for, and taking turns spreads that drift over both.
 
 Results are printed as a table and as JSON (for docs/performance.md). With
 ``--keep-run-results``, each build's ``run_results.json`` (dbt's per-node timings) is copied to
-``DIR/<years>y_<step>.json``, to see which nodes grow with history.
+``DIR/<years>y_<step>.json``, to see which nodes grow with history, and each alternating daily
+build's to ``DIR/<years>y_alternating_<turn>.json``.
 """
 
 from __future__ import annotations
@@ -107,7 +108,10 @@ def run_scale(
     """One scale in this process: backfill to the day before the last session, then one day.
 
     With ``snapshot``, the warehouse and dbt's folder are copied there just before the daily
-    build, for ``alternate_daily_builds``.
+    build, for ``alternate_daily_builds``, and the scale is built in the folder next to it
+    that those builds use, removed at the end: a daily run finds its data folder where the
+    last one left it, and dbt's partial parse is valid only for the same profile, which
+    holds the warehouse's path.
     """
     from ingestion import pipeline
     from ingestion.calendar import sessions_back
@@ -135,7 +139,9 @@ def run_scale(
         stock_tickers = [spec.ticker for spec in universe[1:]]
         csv.write_text(holdings_csv(stock_tickers, portfolios, holdings, start))
         settings = Settings(
-            data_dir=Path(tmp) / "data", portfolios=str(csv), history_start=start
+            data_dir=alternation_folder(snapshot.parent) if snapshot else Path(tmp) / "data",
+            portfolios=str(csv),
+            history_start=start,
         ).with_tiingo(base_url=server.base_url, api_key=token)
 
         def keep(step: str) -> None:
@@ -175,8 +181,15 @@ def run_scale(
         )
         keep("full_refresh_models_only")
         report["gold_rows"] = pipeline.warehouse_report(settings).table_rows
+        if snapshot:
+            shutil.rmtree(settings.data_dir)
     report["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return report
+
+
+def alternation_folder(snapshots: Path) -> Path:
+    """The data folder of every scale's build and of the alternating daily builds."""
+    return snapshots / "work"
 
 
 def copy_warehouse(data_dir: Path, to: Path) -> None:
@@ -186,7 +199,9 @@ def copy_warehouse(data_dir: Path, to: Path) -> None:
     shutil.copytree(data_dir / "dbt", to / "dbt")
 
 
-def alternate_daily_builds(snapshots: Path, scales: list[int], rounds: int) -> dict[int, float]:
+def alternate_daily_builds(
+    snapshots: Path, scales: list[int], rounds: int, keep_run_results: Path | None
+) -> dict[int, float]:
     """Median seconds of the daily build per scale, the scales taking turns in this process.
 
     Each build runs on a fresh copy of the scale's snapshot. ``os.sync()`` first: a build that
@@ -194,23 +209,27 @@ def alternate_daily_builds(snapshots: Path, scales: list[int], rounds: int) -> d
     """
     from ingestion import pipeline
     from ingestion.settings import Settings, new_run_id
+    from ingestion.transform import artifacts_dir
 
-    work = snapshots / "work"
+    work = alternation_folder(snapshots)
 
-    def daily_build(years: int) -> float:
+    def daily_build(years: int, name: str | None = None) -> float:
         shutil.rmtree(work, ignore_errors=True)
         copy_warehouse(snapshots / f"{years}y", work)
         os.sync()
         settings = Settings(data_dir=work, history_start=history_start(years))
         result, seconds = timed(pipeline.run_transform, replace(settings, run_id=new_run_id()))
         assert result.success, result.counts
+        if keep_run_results is not None and name is not None:
+            run_results = artifacts_dir(settings) / "target" / "run_results.json"
+            shutil.copyfile(run_results, keep_run_results / name)
         return seconds
 
     daily_build(scales[0])  # not timed: the first dbt command in a process imports dbt
     times: dict[int, list[float]] = {years: [] for years in scales}
     for turn in range(rounds):
         for years in scales if turn % 2 == 0 else scales[::-1]:
-            times[years].append(daily_build(years))
+            times[years].append(daily_build(years, f"{years}y_alternating_{turn + 1}.json"))
     shutil.rmtree(work)
     return {years: round(statistics.median(seconds), 2) for years, seconds in times.items()}
 
@@ -250,7 +269,9 @@ def main() -> None:
     parser.add_argument("--alternate-in", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.alternate_in:
-        medians = alternate_daily_builds(args.alternate_in, args.years, args.alternate_rounds)
+        medians = alternate_daily_builds(
+            args.alternate_in, args.years, args.alternate_rounds, args.keep_run_results
+        )
         print(json.dumps(medians))
         return
     if args.one_scale:
@@ -284,6 +305,8 @@ def main() -> None:
             command = [
                 sys.executable, __file__, "--alternate-in", snapshots,
                 "--years", *map(str, args.years), "--alternate-rounds", str(args.alternate_rounds),
+                *(["--keep-run-results", str(args.keep_run_results.resolve())]
+                  if args.keep_run_results else []),
             ]  # fmt: skip
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             medians = json.loads(done.stdout.strip().splitlines()[-1])

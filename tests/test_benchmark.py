@@ -68,5 +68,10 @@ def test_the_benchmark_builds_the_scale_it_reports(tmp_path: Path) -> None:
         assert kinds[step]["seed"] == 0
         assert 0 < kinds[step]["model"] < kinds["backfill_dbt_build"]["model"]
         assert kinds[step]["test"] > 0
+    # The alternating builds are daily builds too, of the same nodes as the scale's own one.
+    for years in ("2", "1"):
+        for turn in (1, 2):
+            kept_kinds = node_kinds(kept / f"{years}y_alternating_{turn}.json")
+            assert kept_kinds == node_kinds(kept / f"{years}y_daily_dbt_build.json")
     for step in ("daily_rerun_models_only", "full_refresh_models_only"):
         assert kinds[step]["test"] == 0
