@@ -193,10 +193,15 @@ def alternation_folder(snapshots: Path) -> Path:
 
 
 def copy_warehouse(data_dir: Path, to: Path) -> None:
-    """The warehouse file and dbt's folder (its saved state); a daily build reads no bronze."""
+    """A data folder's warehouse file and dbt's folder (its saved state), without the bronze
+    objects a daily build does not read."""
+    from ingestion.settings import Settings
+    from ingestion.transform import artifacts_dir
+
+    source, copy = Settings(data_dir=data_dir), Settings(data_dir=to)
     to.mkdir(parents=True)
-    shutil.copyfile(data_dir / "warehouse.duckdb", to / "warehouse.duckdb")
-    shutil.copytree(data_dir / "dbt", to / "dbt")
+    shutil.copyfile(source.duckdb_path, copy.duckdb_path)
+    shutil.copytree(artifacts_dir(source), artifacts_dir(copy))
 
 
 def alternate_daily_builds(
@@ -286,6 +291,11 @@ def main() -> None:
         print(json.dumps(report))
         return
     alternate = args.alternate_rounds > 0 and len(args.years) > 1
+    keep_args = (
+        ["--keep-run-results", str(args.keep_run_results.resolve())]
+        if args.keep_run_results
+        else []
+    )
     reports = []
     with tempfile.TemporaryDirectory() as snapshots:
         for years in args.years:
@@ -293,8 +303,7 @@ def main() -> None:
                 sys.executable, __file__, "--one-scale", "--years", str(years),
                 "--securities", str(args.securities), "--portfolios", str(args.portfolios),
                 "--holdings", str(args.holdings),
-                *(["--keep-run-results", str(args.keep_run_results.resolve())]
-                  if args.keep_run_results else []),
+                *keep_args,
                 *(["--snapshot", str(Path(snapshots) / f"{years}y")] if alternate else []),
             ]  # fmt: skip
             done = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -305,8 +314,7 @@ def main() -> None:
             command = [
                 sys.executable, __file__, "--alternate-in", snapshots,
                 "--years", *map(str, args.years), "--alternate-rounds", str(args.alternate_rounds),
-                *(["--keep-run-results", str(args.keep_run_results.resolve())]
-                  if args.keep_run_results else []),
+                *keep_args,
             ]  # fmt: skip
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             medians = json.loads(done.stdout.strip().splitlines()[-1])

@@ -97,7 +97,7 @@ def fewer_garbage_collections() -> Iterator[None]:
     dbt holds its manifest, some 250,000 objects, for the whole command and allocates quickly
     while it renders nodes. Under Python's default thresholds the collector ran about 550 times
     in a daily build of the 10-year benchmark warehouse, a few of them full collections of 0.15
-    to 0.2 s each: 0.45 to 0.75 s in all (``gc.callbacks``), holding the interpreter lock that
+    to 0.23 s each: 0.45 to 0.75 s in all (``gc.callbacks``), holding the interpreter lock that
     dbt's two threads need. With this threshold it runs about 3 times; cycles are still
     collected, and the thresholds are restored afterwards.
     """
