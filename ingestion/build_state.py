@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -32,24 +33,57 @@ GOLD_BUILDS_EXISTS_SQL = (
     "where table_schema = 'audit' and table_name = 'gold_builds'"
 )
 LAST_GOLD_BUILD_SQL = "select run_id from audit.gold_builds order by recorded_at desc limit 1"
+# The holdings rows now, and as the last complete build's on-run-end hook counted them
+# (audit.layer_row_counts). Rows are only ever appended, a whole file at a time, and a file is
+# stored and loaded once per distinct content, so equal counts mean the same rows.
+HOLDINGS_ROWS_SQL = """\
+select
+    (select count(*) from raw.portfolio_holdings),
+    (
+        select max(counts.row_count)
+        from audit.layer_row_counts as counts
+        inner join audit.gold_builds as builds
+            on counts.run_id = builds.run_id
+        where counts.layer = 'bronze'
+            and counts.model_name = 'portfolios.portfolio_holdings'
+            and builds.recorded_at = (select max(recorded_at) from audit.gold_builds)
+    )"""
+
+
+@dataclass(frozen=True)
+class LastBuild:
+    """The warehouse's last complete build, as the next daily build needs it."""
+
+    run_id: str
+    holdings_changed: bool  # raw.portfolio_holdings holds other rows than at its end
 
 
 def state_dir(settings: Settings) -> Path:
     return artifacts_dir(settings) / "last_build"
 
 
-def last_gold_build(connection: Connection) -> str | None:
-    """Run id of the last build that completed every model of the recompute chain."""
+def last_gold_build(connection: Connection) -> LastBuild | None:
+    """The last build that completed every model of the recompute chain."""
     cursor = connection.cursor()
     cursor.execute(GOLD_BUILDS_EXISTS_SQL)
     if not cursor.fetchall()[0][0]:
         return None
     cursor.execute(LAST_GOLD_BUILD_SQL)
     rows = cursor.fetchall()
-    return rows[0][0] if rows else None
+    if not rows:
+        return None
+    cursor.execute(HOLDINGS_ROWS_SQL)
+    holdings_rows, holdings_rows_then = cursor.fetchall()[0]
+    return LastBuild(run_id=rows[0][0], holdings_changed=holdings_rows != holdings_rows_then)
 
 
-def warehouse_last_build(settings: Settings) -> str | None:
+def daily_selector(last_build: LastBuild) -> str:
+    """The selector of a daily build with the state that build saved (dbt_project/selectors.yml):
+    the holdings views' tests run only when a holdings file was loaded since."""
+    return "daily_build" if last_build.holdings_changed else "daily_build_holdings_unchanged"
+
+
+def warehouse_last_build(settings: Settings) -> LastBuild | None:
     """``last_gold_build`` of the configured warehouse (None for a DuckDB file not yet made)."""
     if settings.target == "redshift":
         connection = redshift_connector.connect(**RedshiftSettings.from_env().connect_kwargs())
@@ -63,14 +97,14 @@ def warehouse_last_build(settings: Settings) -> str | None:
         connection.close()
 
 
-def usable_state(settings: Settings, warehouse_last_build: str | None) -> Path | None:
+def usable_state(settings: Settings, last_build: LastBuild | None) -> Path | None:
     """The saved state's folder, if it was saved by the warehouse's last complete build."""
     folder = state_dir(settings)
     try:
         saved_by = json.loads((folder / BUILD_RECORD).read_text())["run_id"]
     except (OSError, ValueError, KeyError):
         return None
-    if warehouse_last_build is None or saved_by != warehouse_last_build:
+    if last_build is None or saved_by != last_build.run_id:
         return None
     return folder if (folder / MANIFEST).is_file() else None
 

@@ -11,7 +11,13 @@ from datetime import date
 
 import duckdb
 
-from ingestion.build_state import forget_state, save_state, usable_state, warehouse_last_build
+from ingestion.build_state import (
+    daily_selector,
+    forget_state,
+    save_state,
+    usable_state,
+    warehouse_last_build,
+)
 from ingestion.ingest import IngestSummary, ingest
 from ingestion.load import LoadSummary, RawLoader, load_new_objects, restore_price_range
 from ingestion.loaders.duckdb_loader import DuckDBLoader
@@ -95,17 +101,19 @@ def run_transform(
 
     A daily build of the whole project (no ``dbt_args``) also leaves out the seeds and views
     that nothing changed since the last complete build of the whole project on this warehouse
-    (selector ``daily_build``; module ``build_state``); ``data_tests_scope`` ``all`` builds them.
+    (selector ``daily_build``; module ``build_state``), and the holdings views' tests when no
+    holdings file was loaded since (``daily_build_holdings_unchanged``); ``data_tests_scope``
+    ``all`` builds and tests them all.
     """
     build_vars = {"data_tests_scope": "changed", **(dbt_vars or {})}
     daily_scope = build_vars["data_tests_scope"] == "changed"
     whole_project = not dbt_args
-    state = None
-    if whole_project and daily_scope:
-        state = usable_state(settings, warehouse_last_build(settings))
-    if state:
-        # The selector leaves out the invariant tests too.
-        selection: tuple[str, ...] = ("--selector", "daily_build", "--state", str(state))
+    last_build = warehouse_last_build(settings) if whole_project and daily_scope else None
+    state = usable_state(settings, last_build)
+    if last_build and state:
+        # The selectors leave out the invariant tests too.
+        selector = daily_selector(last_build)
+        selection: tuple[str, ...] = ("--selector", selector, "--state", str(state))
     elif daily_scope:
         selection = ("--exclude", "tag:invariant")
     else:

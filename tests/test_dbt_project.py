@@ -16,6 +16,7 @@ import pytest
 
 from ingestion import pipeline
 from ingestion.build_state import MANIFEST, state_dir
+from ingestion.ingest import ingest_holdings
 from ingestion.settings import Settings, new_run_id
 from ingestion.transform import artifacts_dir, run_dbt
 
@@ -122,7 +123,16 @@ def test_a_daily_build_leaves_out_the_seeds_and_views_nothing_changed_since_the_
         for uid, node in nodes.items()
         if node["resource_type"] == "test" and set(node["depends_on"]["nodes"]) <= seeds
     }
+    # The holdings views' own tests (not the tests elsewhere that read them).
+    holdings_view_tests = {
+        uid
+        for uid, node in nodes.items()
+        if node["resource_type"] == "test"
+        and node["original_file_path"].startswith("models/staging/portfolios/")
+        and "invariant" not in node["tags"]
+    }
     assert len(seeds) == 2 and len(views) >= 10 and len(seed_tests) >= 5
+    assert len(holdings_view_tests) >= 5
 
     def daily_build() -> set[str]:
         result = pipeline.run_transform(replace(settings, run_id=new_run_id()))
@@ -131,12 +141,37 @@ def test_a_daily_build_leaves_out_the_seeds_and_views_nothing_changed_since_the_
 
     # No state yet (a new data folder): everything is built, and the build's manifest is kept.
     first = daily_build()
-    assert seeds | views | seed_tests <= first
-    # Nothing changed: no seed, no seed test, no view; every other node as before.
+    assert seeds | views | seed_tests | holdings_view_tests <= first
+    # Nothing changed: no seed, no seed test, no view, and no test of the holdings views (no
+    # holdings file was loaded since); every other node as before.
     second = daily_build()
-    assert second == first - seeds - views - seed_tests
-    # A view whose code changed since the saved manifest, and the views downstream of it.
+    assert second == first - seeds - views - seed_tests - holdings_view_tests
+    # A holdings file with one share count changed, stored and loaded: the holdings views'
+    # tests run again, and after that build passed them, not again.
+    sample = Path(settings.portfolios).read_text()
+    new_file = tmp_path / "holdings.csv"
+    new_file.write_text(
+        sample.replace("Core US Large Cap,AAPL,150,", "Core US Large Cap,AAPL,151,")
+    )
+    assert new_file.read_text() != sample
+    ingest_holdings(replace(settings, portfolios=str(new_file)), pipeline.open_store(settings), "i")
+    assert pipeline.run_load(replace(settings, run_id=new_run_id())).rows_inserted > 0
+    assert daily_build() == second | holdings_view_tests
+    assert daily_build() == second
+    # A holdings view whose code changed: the view and its own tests, not the other views' tests.
     state_manifest = state_dir(settings) / MANIFEST
+    saved = json.loads(state_manifest.read_text())
+    holdings_view = "model.equity_analytics.stg_portfolios__holdings"
+    saved["nodes"][holdings_view]["raw_code"] += "\n-- an older version of the view"
+    state_manifest.write_text(json.dumps(saved))
+    own_tests = {
+        uid for uid in holdings_view_tests if nodes[uid]["depends_on"]["nodes"] == [holdings_view]
+    }
+    assert own_tests
+    built = daily_build()
+    assert own_tests | {holdings_view} <= built
+    assert not (holdings_view_tests - own_tests) & built
+    # A view whose code changed since the saved manifest, and the views downstream of it.
     saved = json.loads(state_manifest.read_text())
     changed = "model.equity_analytics.base_tiingo__daily_price_versions"
     saved["nodes"][changed]["raw_code"] += "\n-- an older version of the view"
