@@ -32,22 +32,21 @@ GOLD_BUILDS_EXISTS_SQL = (
     "select count(*) from information_schema.tables "
     "where table_schema = 'audit' and table_name = 'gold_builds'"
 )
-LAST_GOLD_BUILD_SQL = "select run_id from audit.gold_builds order by recorded_at desc limit 1"
-# The holdings rows now, and as the last complete build's on-run-end hook counted them
-# (audit.layer_row_counts). Rows are only ever appended, a whole file at a time, and a file is
-# stored and loaded once per distinct content, so equal counts mean the same rows.
-HOLDINGS_ROWS_SQL = """\
+# The last build, with the holdings rows there are now and those its on-run-end hook counted
+# (audit.layer_row_counts). Holdings rows are only ever appended, a whole file at a time, and a
+# file is stored and loaded once per distinct content, so equal counts mean the same rows.
+LAST_GOLD_BUILD_SQL = """\
 select
-    (select count(*) from raw.portfolio_holdings),
-    (
-        select max(counts.row_count)
-        from audit.layer_row_counts as counts
-        inner join audit.gold_builds as builds
-            on counts.run_id = builds.run_id
-        where counts.layer = 'bronze'
-            and counts.model_name = 'portfolios.portfolio_holdings'
-            and builds.recorded_at = (select max(recorded_at) from audit.gold_builds)
-    )"""
+    builds.run_id,
+    (select count(*) from raw.portfolio_holdings) as holdings_rows,
+    counts.row_count as holdings_rows_then
+from audit.gold_builds as builds
+left join audit.layer_row_counts as counts
+    on builds.run_id = counts.run_id
+    and counts.layer = 'bronze'
+    and counts.model_name = 'portfolios.portfolio_holdings'
+order by builds.recorded_at desc
+limit 1"""
 
 
 @dataclass(frozen=True)
@@ -72,9 +71,8 @@ def last_gold_build(connection: Connection) -> LastBuild | None:
     rows = cursor.fetchall()
     if not rows:
         return None
-    cursor.execute(HOLDINGS_ROWS_SQL)
-    holdings_rows, holdings_rows_then = cursor.fetchall()[0]
-    return LastBuild(run_id=rows[0][0], holdings_changed=holdings_rows != holdings_rows_then)
+    run_id, holdings_rows, holdings_rows_then = rows[0]
+    return LastBuild(run_id=run_id, holdings_changed=holdings_rows != holdings_rows_then)
 
 
 def daily_selector(last_build: LastBuild) -> str:

@@ -154,7 +154,9 @@ def test_a_daily_build_leaves_out_the_seeds_and_views_nothing_changed_since_the_
         sample.replace("Core US Large Cap,AAPL,150,", "Core US Large Cap,AAPL,151,")
     )
     assert new_file.read_text() != sample
-    ingest_holdings(replace(settings, portfolios=str(new_file)), pipeline.open_store(settings), "i")
+    ingest_holdings(
+        replace(settings, portfolios=str(new_file)), pipeline.open_store(settings), new_run_id()
+    )
     assert pipeline.run_load(replace(settings, run_id=new_run_id())).rows_inserted > 0
     assert daily_build() == second | holdings_view_tests
     assert daily_build() == second
