@@ -11,7 +11,8 @@ own process so its peak memory (max RSS, server and market included) is measured
 With two scales or more, the daily build is also timed on copies of each scale's warehouse as the
 backfill left it, the scales taking turns in one process (``--alternate-rounds``): the machine's
 speed drifts by more between the scales' runs than the growth with history the comparison looks
-for, and taking turns spreads that drift over both.
+for, and taking turns spreads that drift over both. As many builds again per scale report the
+seconds the warehouse spent on the daily build's statements, the part that can grow with history.
 
 Results are printed as a table and as JSON (for docs/performance.md). With
 ``--keep-run-results``, each build's ``run_results.json`` (dbt's per-node timings) is copied to
@@ -204,13 +205,37 @@ def copy_warehouse(data_dir: Path, to: Path) -> None:
     shutil.copytree(artifacts_dir(source), artifacts_dir(copy))
 
 
+def statement_seconds(dbt_folder: Path) -> float:
+    """Seconds the warehouse spent on the statements of the last dbt command in ``dbt_folder``:
+    the ``SQLQueryStatus`` events of dbt's log, written as JSON at debug level. The log also
+    holds the earlier commands' lines, copied with the warehouse; the run's invocation id
+    tells them apart."""
+    invocation = json.loads((dbt_folder / "target" / "run_results.json").read_text())
+    invocation_id = invocation["metadata"]["invocation_id"]
+    seconds = 0.0
+    for line in (dbt_folder / "logs" / "dbt.log").read_text().splitlines():
+        if not line.startswith("{"):
+            continue
+        event = json.loads(line)
+        if (
+            event["info"]["name"] == "SQLQueryStatus"
+            and event["info"]["invocation_id"] == invocation_id
+        ):
+            seconds += event["data"]["elapsed"]
+    return seconds
+
+
 def alternate_daily_builds(
     snapshots: Path, scales: list[int], rounds: int, keep_run_results: Path | None
-) -> dict[int, float]:
-    """Median seconds of the daily build per scale, the scales taking turns in this process.
+) -> dict[str, dict[int, float]]:
+    """Medians per scale of the daily build's seconds (``wall``) and of its statements' seconds
+    in the warehouse (``statements``), the scales taking turns in this process.
 
     Each build runs on a fresh copy of the scale's snapshot. ``os.sync()`` first: a build that
-    starts while the kernel still writes the 1-2 GB copy back is slower on every node.
+    starts while the kernel still writes the 1-2 GB copy back is slower on every node. The
+    statements are timed in rounds of their own, after the timed ones: dbt's debug log costs
+    time of its own. They are the part of the build that can grow with history; the rest is
+    dbt's Python work per node, the same at every scale.
     """
     from ingestion import pipeline
     from ingestion.settings import Settings, new_run_id
@@ -218,7 +243,7 @@ def alternate_daily_builds(
 
     work = alternation_folder(snapshots)
 
-    def daily_build(years: int, name: str | None = None) -> float:
+    def daily_build(years: int, name: str | None = None) -> tuple[float, Path]:
         shutil.rmtree(work, ignore_errors=True)
         copy_warehouse(snapshots / f"{years}y", work)
         os.sync()
@@ -228,15 +253,28 @@ def alternate_daily_builds(
         if keep_run_results is not None and name is not None:
             run_results = artifacts_dir(settings) / "target" / "run_results.json"
             shutil.copyfile(run_results, keep_run_results / name)
-        return seconds
+        return seconds, artifacts_dir(settings)
+
+    def in_turns() -> list[int]:
+        return [
+            years for turn in range(rounds) for years in (scales if turn % 2 == 0 else scales[::-1])
+        ]
 
     daily_build(scales[0])  # not timed: the first dbt command in a process imports dbt
-    times: dict[int, list[float]] = {years: [] for years in scales}
-    for turn in range(rounds):
-        for years in scales if turn % 2 == 0 else scales[::-1]:
-            times[years].append(daily_build(years, f"{years}y_alternating_{turn + 1}.json"))
+    wall: dict[int, list[float]] = {years: [] for years in scales}
+    for build, years in enumerate(in_turns()):
+        turn = build // len(scales) + 1
+        wall[years].append(daily_build(years, f"{years}y_alternating_{turn}.json")[0])
+    os.environ["DBT_LOG_LEVEL_FILE"] = "debug"
+    os.environ["DBT_LOG_FORMAT_FILE"] = "json"
+    statements: dict[int, list[float]] = {years: [] for years in scales}
+    for years in in_turns():
+        statements[years].append(statement_seconds(daily_build(years)[1]))
     shutil.rmtree(work)
-    return {years: round(statistics.median(seconds), 2) for years, seconds in times.items()}
+    return {
+        "wall": {years: round(statistics.median(wall[years]), 2) for years in scales},
+        "statements": {years: round(statistics.median(statements[years]), 2) for years in scales},
+    }
 
 
 def main() -> None:
@@ -267,7 +305,8 @@ def main() -> None:
         type=int,
         default=4,
         help="with two scales or more: daily builds per scale on copies of the warehouses, "
-        "the scales taking turns in one process (0: none)",
+        "the scales taking turns in one process, and as many again to time their statements "
+        "(0: none)",
     )
     parser.add_argument("--one-scale", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--snapshot", type=Path, help=argparse.SUPPRESS)
@@ -318,9 +357,14 @@ def main() -> None:
             ]  # fmt: skip
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             medians = json.loads(done.stdout.strip().splitlines()[-1])
+            alternating = {
+                "daily_dbt_build_alternating_median_s": medians["wall"],
+                "daily_statements_alternating_median_s": medians["statements"],
+            }
             for report in reports:
-                report["daily_dbt_build_alternating_median_s"] = medians[str(report["years"])]
-            print(json.dumps({"daily_dbt_build_alternating_median_s": medians}), flush=True)
+                for key, per_scale in alternating.items():
+                    report[key] = per_scale[str(report["years"])]
+            print(json.dumps(alternating), flush=True)
     keys = [k for k in reports[0] if k.endswith("_s") or k == "peak_rss_mib"]
     print("\n| measure | " + " | ".join(f"{r['years']} years" for r in reports) + " |")
     print("|---|" + "---|" * len(reports))
