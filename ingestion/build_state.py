@@ -4,8 +4,11 @@ the seeds and views it would only create again unchanged (dbt selector ``daily_b
 dbt compares the project with this manifest (``--state``): a seed or view is left out when
 neither it nor anything upstream of it changed. That holds only if the warehouse still has what
 that build created, so the manifest is used only while the warehouse's last complete build
-(``audit.gold_builds``) is the one that saved it: a warehouse rebuilt from scratch, restored
-from a copy, or built since by other means gets every node again.
+(``audit.gold_builds``) is the one that saved or kept it: a warehouse rebuilt from scratch,
+restored from a copy, or built since by other means gets every node again. A build with the
+state that loads no seed and creates no view keeps the manifest (``keep_state``) without dbt
+writing a new one; one that does forgets it, and the build after it builds every node and
+saves its own.
 """
 
 from __future__ import annotations
@@ -115,6 +118,17 @@ def save_state(settings: Settings) -> None:
     (folder / BUILD_RECORD).unlink(missing_ok=True)
     shutil.copyfile(artifacts_dir(settings) / "target" / MANIFEST, folder / MANIFEST)
     (folder / BUILD_RECORD).write_text(json.dumps({"run_id": settings.run_id}))
+
+
+def keep_state(settings: Settings) -> None:
+    """Keep the saved manifest as the state of the build that just completed.
+
+    Only for a build that ran with that manifest as its state and loaded no seed and created
+    no view: it left out every seed and view whose code differs in nothing from the manifest,
+    so those in the warehouse are still the ones the manifest describes. Such a build need not
+    write its own manifest (``run_dbt(write_manifest=False)``).
+    """
+    (state_dir(settings) / BUILD_RECORD).write_text(json.dumps({"run_id": settings.run_id}))
 
 
 def forget_state(settings: Settings) -> None:

@@ -14,6 +14,7 @@ import duckdb
 from ingestion.build_state import (
     daily_selector,
     forget_state,
+    keep_state,
     save_state,
     usable_state,
     warehouse_last_build,
@@ -123,11 +124,18 @@ def run_transform(
         "build",
         ("--exclude-resource-type", "unit_test", *selection, *dbt_args),
         build_vars,
+        # A build with the state keeps it when it runs no seed and no view (below), and
+        # otherwise forgets it: in neither case does it need its own manifest.
+        write_manifest=state is None,
     )
     # A partial or failed build may have created seeds or views from other code than the saved
     # manifest's: the next daily build then builds them all.
-    if whole_project and result.success:
+    if not (whole_project and result.success):
+        forget_state(settings)
+    elif state is None:
         save_state(settings)
+    elif result.seeds_and_views_run == 0:
+        keep_state(settings)
     else:
         forget_state(settings)
     return result

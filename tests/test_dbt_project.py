@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from ingestion import pipeline
-from ingestion.build_state import MANIFEST, state_dir
+from ingestion.build_state import BUILD_RECORD, MANIFEST, state_dir, warehouse_last_build
 from ingestion.ingest import ingest_holdings
 from ingestion.settings import Settings, new_run_id
 from ingestion.transform import artifacts_dir, run_dbt
@@ -139,13 +139,29 @@ def test_a_daily_build_leaves_out_the_seeds_and_views_nothing_changed_since_the_
         assert result.success, result.counts
         return {r["unique_id"] for r in run_results(settings)}
 
+    target = artifacts_dir(settings) / "target"
+    state_manifest = state_dir(settings) / MANIFEST
+
+    def saved_by() -> str | None:
+        record = state_dir(settings) / BUILD_RECORD
+        return json.loads(record.read_text())["run_id"] if record.exists() else None
+
     # No state yet (a new data folder): everything is built, and the build's manifest is kept.
     first = daily_build()
     assert seeds | views | seed_tests | holdings_view_tests <= first
+    written = (target / MANIFEST).stat().st_mtime_ns
+    assert (target / MANIFEST).read_bytes() == state_manifest.read_bytes()
+    first_invocation = json.loads((target / "run_results.json").read_text())["metadata"]
     # Nothing changed: no seed, no seed test, no view, and no test of the holdings views (no
-    # holdings file was loaded since); every other node as before.
+    # holdings file was loaded since); every other node as before. The build ran no seed and
+    # no view, so the saved manifest stays the state, now under this build's run id, and dbt
+    # wrote no manifest of its own; its run_results.json is this build's.
     second = daily_build()
     assert second == first - seeds - views - seed_tests - holdings_view_tests
+    assert (target / MANIFEST).stat().st_mtime_ns == written
+    assert saved_by() == warehouse_last_build(settings).run_id
+    invocation = json.loads((target / "run_results.json").read_text())["metadata"]
+    assert invocation["invocation_id"] != first_invocation["invocation_id"]
     # A holdings file with one share count changed, stored and loaded: the holdings views'
     # tests run again, and after that build passed them, not again.
     sample = Path(settings.portfolios).read_text()
@@ -161,7 +177,6 @@ def test_a_daily_build_leaves_out_the_seeds_and_views_nothing_changed_since_the_
     assert daily_build() == second | holdings_view_tests
     assert daily_build() == second
     # A holdings view whose code changed: the view and its own tests, not the other views' tests.
-    state_manifest = state_dir(settings) / MANIFEST
     saved = json.loads(state_manifest.read_text())
     holdings_view = "model.equity_analytics.stg_portfolios__holdings"
     saved["nodes"][holdings_view]["raw_code"] += "\n-- an older version of the view"
@@ -173,6 +188,13 @@ def test_a_daily_build_leaves_out_the_seeds_and_views_nothing_changed_since_the_
     built = daily_build()
     assert own_tests | {holdings_view} <= built
     assert not (holdings_view_tests - own_tests) & built
+    # That build created a view without writing its manifest, so it forgot the state: the next
+    # build builds every node and saves its own manifest.
+    assert saved_by() is None
+    assert daily_build() == first
+    assert (target / MANIFEST).stat().st_mtime_ns != written
+    assert saved_by() == warehouse_last_build(settings).run_id
+    assert daily_build() == second
     # A view whose code changed since the saved manifest, and the views downstream of it.
     saved = json.loads(state_manifest.read_text())
     changed = "model.equity_analytics.base_tiingo__daily_price_versions"
