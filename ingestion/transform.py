@@ -105,12 +105,16 @@ def run_dbt(
     return TransformResult(
         success=bool(result.success),
         counts=counts,
-        seeds_and_views_run=sum(1 for r in node_results if is_seed_or_view(r.node)),
+        seeds_and_views_run=sum(1 for r in node_results if is_seed_or_view(r)),
     )
 
 
-def is_seed_or_view(node: Any) -> bool:
-    """A seed or a view model: what a daily build leaves out when nothing changed (selectors.yml)."""
+def is_seed_or_view(node_result: Any) -> bool:
+    """The result of a seed or a view model: what a daily build leaves out when nothing changed
+    (selectors.yml). A run-operation's results carry no node."""
+    node = getattr(node_result, "node", None)
+    if node is None:
+        return False
     if node.resource_type == "seed":
         return True
     return node.resource_type == "model" and node.config.materialized == "view"
