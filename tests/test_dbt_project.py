@@ -408,21 +408,43 @@ def test_the_holdings_reconciliation_counts_each_portfolios_positions_in_its_sco
     assert failing_portfolios("all") == 2
 
 
-@pytest.mark.parametrize(
-    "table", ["silver.int_positions_valued", "gold.fact_portfolio_position_daily"]
-)
-def test_the_position_tables_are_stored_session_by_session(built_sample_warehouse, table):
+def test_the_position_fact_is_stored_session_by_session(built_sample_warehouse):
     # DuckDB keeps insertion order (rowid) and skips row groups by min/max: a daily run's
     # bounds on recent sessions skip history only if the sessions are stored in order.
     with duckdb.connect(str(built_sample_warehouse.duckdb_path), read_only=True) as con:
         rows, out_of_order = con.execute(
             "select count(*), count(case when date_day < previous_date_day then 1 end) from ("
             "  select date_day, lag(date_day) over (order by rowid) as previous_date_day"
-            f"  from {table}"
+            "  from gold.fact_portfolio_position_daily"
             ")"
         ).fetchone()
     assert rows > 10_000
     assert out_of_order == 0
+
+
+def test_a_position_fact_built_without_the_portfolio_value_asks_for_a_full_refresh(
+    built_sample_warehouse, tmp_path
+):
+    # A daily run starts from the stored portfolio value: appending the column empty would
+    # value every later session from nothing, so the build stops and says what to do.
+    settings = warehouse_copy(built_sample_warehouse, tmp_path)
+    before = gold_rows(settings.duckdb_path, "fact_portfolio_position_daily")
+    with duckdb.connect(str(settings.duckdb_path)) as con:
+        con.execute("alter table gold.fact_portfolio_position_daily drop column portfolio_value")
+
+    result = run_dbt(settings, "build", ("--select", "fact_portfolio_position_daily"))
+    assert not result.success
+    (fact,) = (
+        r
+        for r in run_results(settings)
+        if r["unique_id"].endswith(".fact_portfolio_position_daily")
+    )
+    assert fact["status"] == "error"
+    assert "rebuild it with `equity-analytics transform --full-refresh`" in fact["message"]
+
+    select = ("--select", "fact_portfolio_position_daily", "--full-refresh")
+    assert run_dbt(settings, "build", select).success
+    assert gold_rows(settings.duckdb_path, "fact_portfolio_position_daily") == before
 
 
 def gold_rows(path: Path, table: str) -> list[tuple]:

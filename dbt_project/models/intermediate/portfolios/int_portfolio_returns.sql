@@ -29,7 +29,7 @@ recompute as (
 positions as (
 
     select positions.*
-    from {{ ref('int_positions_valued') }} as positions
+    from {{ ref('fact_portfolio_position_daily') }} as positions
     inner join recompute
         on positions.portfolio_id = recompute.portfolio_id
         and positions.date_day >= recompute.recompute_from
@@ -52,7 +52,7 @@ state as (
 {% else %}
 positions as (
 
-    select * from {{ ref('int_positions_valued') }}
+    select * from {{ ref('fact_portfolio_position_daily') }}
 
 ),
 

@@ -33,7 +33,7 @@ with
 positions as (
 
     select positions.*
-    from {{ ref('int_positions_valued') }} as positions
+    from {{ ref('fact_portfolio_position_daily') }} as positions
     {% if is_incremental() %}
     inner join {{ ref('int_portfolio_recompute_plan') }} as plan
         on positions.portfolio_id = plan.portfolio_id
