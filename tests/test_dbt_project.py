@@ -441,6 +441,7 @@ def test_a_position_fact_built_without_the_portfolio_value_asks_for_a_full_refre
     )
     assert fact["status"] == "error"
     assert "rebuild it with `equity-analytics transform --full-refresh`" in fact["message"]
+    assert "silver.int_positions_valued is no longer built and can be dropped" in fact["message"]
 
     select = ("--select", "fact_portfolio_position_daily", "--full-refresh")
     assert run_dbt(settings, "build", select).success

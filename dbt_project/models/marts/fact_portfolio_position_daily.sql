@@ -7,7 +7,8 @@
     {%- if 'portfolio_value' not in stored_columns -%}
         {{ exceptions.raise_compiler_error(
             this ~ " was built before it held the portfolio's value: rebuild it with"
-            ~ " `equity-analytics transform --full-refresh`") }}
+            ~ " `equity-analytics transform --full-refresh` (silver.int_positions_valued is no"
+            ~ " longer built and can be dropped)") }}
     {%- endif -%}
 {%- endif %}
 {{
