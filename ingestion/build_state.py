@@ -117,7 +117,7 @@ def save_state(settings: Settings) -> None:
     # The record is removed first and written last, so an interrupted save is never usable.
     (folder / BUILD_RECORD).unlink(missing_ok=True)
     shutil.copyfile(artifacts_dir(settings) / "target" / MANIFEST, folder / MANIFEST)
-    (folder / BUILD_RECORD).write_text(json.dumps({"run_id": settings.run_id}))
+    keep_state(settings)
 
 
 def keep_state(settings: Settings) -> None:
