@@ -422,45 +422,60 @@ def test_the_position_fact_is_stored_session_by_session(built_sample_warehouse):
     assert out_of_order == 0
 
 
-def test_a_position_fact_built_without_the_portfolio_value_asks_for_a_full_refresh(
-    built_sample_warehouse, tmp_path
+@pytest.mark.parametrize(
+    ("schema", "model", "column", "message"),
+    [
+        # A daily run starts from the stored portfolio value.
+        (
+            "gold",
+            "fact_portfolio_position_daily",
+            "portfolio_value",
+            "silver.int_positions_valued is no longer built and can be dropped",
+        ),
+        # A daily run carries the profit of earlier months from the stored months.
+        (
+            "silver",
+            "int_position_profit_monthly",
+            "profit_before_month",
+            "was built before its column profit_before_month existed",
+        ),
+    ],
+)
+def test_a_table_built_without_a_column_it_carries_on_from_asks_for_a_full_refresh(
+    built_sample_warehouse, tmp_path, schema, model, column, message
 ):
-    # A daily run starts from the stored portfolio value: appending the column empty would
-    # value every later session from nothing, so the build stops and says what to do.
+    # Appending the column empty would carry nothing into every later row, so the build stops
+    # and says what to do.
     settings = warehouse_copy(built_sample_warehouse, tmp_path)
-    before = gold_rows(settings.duckdb_path, "fact_portfolio_position_daily")
+    before = gold_rows(settings.duckdb_path, model, schema)
     with duckdb.connect(str(settings.duckdb_path)) as con:
-        con.execute("alter table gold.fact_portfolio_position_daily drop column portfolio_value")
+        con.execute(f"alter table {schema}.{model} drop column {column}")
 
-    result = run_dbt(settings, "build", ("--select", "fact_portfolio_position_daily"))
+    result = run_dbt(settings, "build", ("--select", model))
     assert not result.success
-    (fact,) = (
-        r
-        for r in run_results(settings)
-        if r["unique_id"].endswith(".fact_portfolio_position_daily")
-    )
-    assert fact["status"] == "error"
-    assert "rebuild it with `equity-analytics transform --full-refresh`" in fact["message"]
-    assert "silver.int_positions_valued is no longer built and can be dropped" in fact["message"]
+    (node,) = (r for r in run_results(settings) if r["unique_id"].endswith(f".{model}"))
+    assert node["status"] == "error"
+    assert "rebuild it with `equity-analytics transform --full-refresh`" in node["message"]
+    assert message in node["message"]
 
-    select = ("--select", "fact_portfolio_position_daily", "--full-refresh")
-    assert run_dbt(settings, "build", select).success
-    assert gold_rows(settings.duckdb_path, "fact_portfolio_position_daily") == before
+    assert run_dbt(settings, "build", ("--select", model, "--full-refresh")).success
+    assert gold_rows(settings.duckdb_path, model, schema) == before
 
 
-def gold_rows(path: Path, table: str) -> list[tuple]:
+def gold_rows(path: Path, table: str, schema: str = "gold") -> list[tuple]:
+    """Every row of a table (gold unless told), sorted, without the run's metadata columns."""
     with duckdb.connect(str(path), read_only=True) as con:
         columns = [
             c
             for (c,) in con.execute(
                 "select column_name from information_schema.columns "
-                "where table_schema = 'gold' and table_name = ? order by ordinal_position",
-                [table],
+                "where table_schema = ? and table_name = ? order by ordinal_position",
+                [schema, table],
             ).fetchall()
             if c not in RUN_METADATA
         ]
         select = ", ".join(f'"{c}"' for c in columns)
-        return con.execute(f"select {select} from gold.{table} order by all").fetchall()
+        return con.execute(f"select {select} from {schema}.{table} order by all").fetchall()
 
 
 def test_the_build_is_identical_with_the_machine_in_new_york_time(built_sample_warehouse, tmp_path):

@@ -309,3 +309,18 @@
     order by {{ sort if sort is string else sort[0] }}
     {%- endif -%}
 {%- endmacro %}
+
+{#- Stops an incremental build whose stored table lacks a column the model carries on from its
+    stored rows: on_schema_change 'fail' would only say that the columns differ, and appending
+    the column empty would carry nothing into every later row. Says to rebuild instead. Not in
+    unit tests, where `this` is a CTE name. -#}
+{% macro require_stored_column(column, built_before, note='') -%}
+    {%- if is_incremental() and execute and flags.INTROSPECT and this is not string -%}
+        {%- set stored_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+        {%- if column not in stored_columns -%}
+            {%- do exceptions.raise_compiler_error(
+                this ~ " was built before " ~ built_before ~ ": rebuild it with"
+                ~ " `equity-analytics transform --full-refresh`" ~ note) -%}
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}

@@ -1,16 +1,9 @@
 {#- The portfolio models read their state from this table, and a new column cannot be filled in
     for stored sessions by appending (on_schema_change: fail): a warehouse built when the
-    positions were valued in a silver model and copied here must be rebuilt, which the check
-    below says in so many words (not in unit tests, where `this` is a CTE name). -#}
-{%- if is_incremental() and execute and flags.INTROSPECT and this is not string -%}
-    {%- set stored_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
-    {%- if 'portfolio_value' not in stored_columns -%}
-        {{ exceptions.raise_compiler_error(
-            this ~ " was built before it held the portfolio's value: rebuild it with"
-            ~ " `equity-analytics transform --full-refresh` (silver.int_positions_valued is no"
-            ~ " longer built and can be dropped)") }}
-    {%- endif -%}
-{%- endif %}
+    positions were valued in a silver model and copied here must be rebuilt. -#}
+{{ require_stored_column(
+    'portfolio_value', "it held the portfolio's value",
+    ' (silver.int_positions_valued is no longer built and can be dropped)') }}
 {{
     config(
         materialized='incremental',

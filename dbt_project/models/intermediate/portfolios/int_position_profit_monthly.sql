@@ -1,15 +1,6 @@
 {#- A new column cannot be filled in for stored months by appending (on_schema_change: fail),
-    and the carried profit reads profit_before_month from the stored months: a warehouse built
-    before it existed must be rebuilt, which the check below says in so many words (not in
-    unit tests, where `this` is a CTE name). -#}
-{%- if is_incremental() and execute and flags.INTROSPECT and this is not string -%}
-    {%- set stored_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
-    {%- if 'profit_before_month' not in stored_columns -%}
-        {{ exceptions.raise_compiler_error(
-            this ~ " was built before its column profit_before_month existed: rebuild it with"
-            ~ " `equity-analytics transform --full-refresh`") }}
-    {%- endif -%}
-{%- endif %}
+    and the carried profit reads profit_before_month from the stored months. -#}
+{{ require_stored_column('profit_before_month', 'its column profit_before_month existed') }}
 {{
     config(
         materialized='incremental',
